@@ -30,7 +30,7 @@ type Config struct {
 	// nil means plaintext for http:// and system roots for https://.
 	TLS *tls.Config
 	// Retry bounds retries of transient errors (UNAVAILABLE, DEADLINE_EXCEEDED,
-	// RESOURCE_EXHAUSTED). The zero value means DefaultRetry.
+	// RESOURCE_EXHAUSTED). The zero RetryPolicy means DefaultRetry.
 	Retry RetryPolicy
 	// HealthInterval is how often producers and consumers call HealthCheck.
 	// Zero means 5s, the official clients' interval.
@@ -42,7 +42,7 @@ type Config struct {
 // RetryPolicy bounds retries of transient errors. Backoff grows from Base to
 // Max with jitter and is cut short by the caller's context.
 type RetryPolicy struct {
-	MaxRetries int           // 0 means the default; negative means retry until ctx ends
+	MaxRetries int           // retries after the first attempt; negative: until ctx ends
 	Base       time.Duration // first backoff
 	Max        time.Duration // backoff cap
 }
