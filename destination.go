@@ -1,0 +1,64 @@
+package danube
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/conduitio/conduit-commons/opencdc"
+	sdk "github.com/conduitio/conduit-connector-sdk"
+
+	"github.com/conduitio-labs/conduit-connector-danube/config"
+	"github.com/conduitio-labs/conduit-connector-danube/destination"
+)
+
+// Destination writes Conduit records to Danube topics.
+type Destination struct {
+	sdk.UnimplementedDestination
+
+	config config.DestinationConfig
+	writer *destination.Writer
+}
+
+// NewDestination returns the destination wrapped in the SDK's default
+// middleware (record format, batching, rate limit, schema extraction).
+func NewDestination() sdk.Destination {
+	return sdk.DestinationWithMiddleware(&Destination{})
+}
+
+// Config returns the destination's parameters for the SDK to fill in.
+func (d *Destination) Config() sdk.DestinationConfig {
+	return &d.config
+}
+
+// Open connects to the broker and, for a static topic, creates its producer so
+// configuration problems surface before the first record.
+func (d *Destination) Open(ctx context.Context) error {
+	w, err := destination.Open(ctx, &d.config)
+	if err != nil {
+		return fmt.Errorf("open destination: %w", err)
+	}
+	d.writer = w
+	return nil
+}
+
+// Write sends records and returns how many were confirmed, in record order,
+// before the first failure.
+func (d *Destination) Write(ctx context.Context, records []opencdc.Record) (int, error) {
+	n, err := d.writer.Write(ctx, records)
+	if err != nil {
+		return n, fmt.Errorf("write to danube: %w", err)
+	}
+	return n, nil
+}
+
+// Teardown waits for in-flight sends and closes producers and the connection.
+// It works without Open.
+func (d *Destination) Teardown(ctx context.Context) error {
+	if d.writer == nil {
+		return nil
+	}
+	if err := d.writer.Close(ctx); err != nil {
+		return fmt.Errorf("teardown destination: %w", err)
+	}
+	return nil
+}
