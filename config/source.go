@@ -1,0 +1,195 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	sdk "github.com/conduitio/conduit-connector-sdk"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+)
+
+// Subscription types accepted by the subscriptionType parameter.
+const (
+	SubscriptionExclusive = "exclusive"
+	SubscriptionShared    = "shared"
+	SubscriptionFailover  = "failover"
+	SubscriptionKeyShared = "keyShared"
+)
+
+// MaxUnackedLimit is the largest window the broker accepts for a subscription.
+const MaxUnackedLimit = 10000
+
+// SourceConfig holds the source's parameters.
+type SourceConfig struct {
+	sdk.DefaultSourceMiddleware
+	Connection
+
+	// Topics lists the topics to read, comma-separated, each as
+	// /namespace/topic. A partitioned topic is read on all of its partitions;
+	// records carry the topic (not the partition) in opencdc.collection.
+	Topics []string `json:"topics" validate:"required"`
+	// Subscription is the durable subscription that keeps the read position on
+	// the broker. Empty means "conduit-<connector ID>", which stays the same
+	// across restarts so the pipeline resumes where it stopped. Letters,
+	// digits, '.', '_', ':' and '-' only.
+	Subscription string `json:"subscription"`
+	// SubscriptionType is exclusive, shared, failover or keyShared. The
+	// default, exclusive, delivers each partition in publish order to this one
+	// consumer, which lets the source drop messages the broker redelivers after
+	// a restart. shared and keyShared spread messages over several consumers
+	// of the subscription (keyShared keeps per-key order) but redeliveries may
+	// reach Conduit again. failover behaves like exclusive on Danube v0.15.
+	SubscriptionType string `json:"subscriptionType" default:"exclusive" validate:"inclusion=exclusive|shared|failover|keyShared"`
+	// ConsumerName names this consumer within the subscription. Empty means the
+	// subscription's name. Keep it stable: the broker never forgets a
+	// consumer, so an exclusive subscription rejects any consumer with another
+	// name for as long as the old one is registered (until an admin
+	// unsubscribes it or the broker restarts). Letters, digits, '.', '_', ':'
+	// and '-' only.
+	ConsumerName string `json:"consumerName"`
+	// KeyFilters are glob patterns of routing keys this consumer takes
+	// (keyShared only). Messages whose key matches no consumer's filter are
+	// skipped by the broker and never delivered.
+	KeyFilters []string `json:"keyFilters"`
+	// MaxUnackedMessages raises the broker's window of delivered but
+	// unacknowledged messages for this subscription on every partition
+	// (1..10000; the broker's default is 10). A larger window gives more
+	// throughput. Needs adminURL. 0 leaves the broker's setting as it is.
+	MaxUnackedMessages int `json:"maxUnackedMessages" default:"0" validate:"gt=-1"`
+	// ReadBuffer is how many received messages may wait for Conduit to read
+	// them (shared by all topics and partitions). Memory use is bounded by it,
+	// whatever the backlog on the broker.
+	ReadBuffer int `json:"readBuffer" default:"100" validate:"gt=0"`
+	// AckConcurrency is how many acknowledgements are sent to the broker at
+	// the same time, so that acknowledging never holds up reading.
+	AckConcurrency int `json:"ackConcurrency" default:"8" validate:"gt=0"`
+	// CreateMissingTopics creates a configured topic that does not exist yet
+	// as a reliable, non-partitioned topic, so the subscription exists before
+	// the first message is published (a new subscription only receives
+	// messages published after it was created). Create partitioned topics
+	// beforehand; set this to false to fail on a missing topic instead.
+	CreateMissingTopics bool `json:"createMissingTopics" default:"true"`
+}
+
+// nameRule is the character rule for subscription and consumer names.
+var nameRule = regexp.MustCompile(`^[A-Za-z0-9._:-]+$`)
+
+// Validate checks the source parameters without touching the network.
+func (c *SourceConfig) Validate(ctx context.Context) error {
+	var errs []error
+	if err := c.DefaultSourceMiddleware.Validate(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Connection.Validate(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, c.validateTopics()...)
+	errs = append(errs, c.validateNames()...)
+	if !slices.Contains([]string{SubscriptionExclusive, SubscriptionShared, SubscriptionFailover, SubscriptionKeyShared}, c.SubscriptionType) {
+		errs = append(errs, fmt.Errorf(`"subscriptionType" is %q: use exclusive, shared, failover or keyShared`, c.SubscriptionType))
+	}
+	if len(c.KeyFilters) > 0 && c.SubscriptionType != SubscriptionKeyShared {
+		errs = append(errs, fmt.Errorf(`"keyFilters" only applies to subscriptionType keyShared (it is %q): remove keyFilters or use keyShared`, c.SubscriptionType))
+	}
+	for _, f := range c.KeyFilters {
+		if strings.TrimSpace(f) == "" {
+			errs = append(errs, errors.New(`"keyFilters" holds an empty pattern: remove the extra comma`))
+			break
+		}
+	}
+	switch {
+	case c.MaxUnackedMessages < 0 || c.MaxUnackedMessages > MaxUnackedLimit:
+		errs = append(errs, fmt.Errorf(`"maxUnackedMessages" is %d: it must be between 1 and %d, or 0 to keep the broker's setting`, c.MaxUnackedMessages, MaxUnackedLimit))
+	case c.MaxUnackedMessages > 0 && c.AdminURL == "":
+		errs = append(errs, errors.New(`"maxUnackedMessages" needs "adminURL": set the broker's admin URL (e.g. http://127.0.0.1:50051) or set maxUnackedMessages to 0`))
+	}
+	if c.ReadBuffer < 1 {
+		errs = append(errs, fmt.Errorf(`"readBuffer" is %d: it must be at least 1`, c.ReadBuffer))
+	}
+	if c.AckConcurrency < 1 {
+		errs = append(errs, fmt.Errorf(`"ackConcurrency" is %d: it must be at least 1`, c.AckConcurrency))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *SourceConfig) validateTopics() []error {
+	if len(c.Topics) == 0 {
+		return []error{errors.New(`"topics" is required: list one or more topics as /namespace/topic, comma-separated`)}
+	}
+	var errs []error
+	seen := make(map[string]bool, len(c.Topics))
+	for _, t := range c.Topics {
+		if err := danube.ValidateTopic(t); err != nil {
+			errs = append(errs, fmt.Errorf(`"topics": %w`, err))
+			continue
+		}
+		if seen[t] {
+			errs = append(errs, fmt.Errorf(`"topics" lists %q twice: list each topic once`, t))
+		}
+		seen[t] = true
+	}
+	return errs
+}
+
+func (c *SourceConfig) validateNames() []error {
+	var errs []error
+	for _, p := range []struct{ name, value string }{
+		{"subscription", c.Subscription}, {"consumerName", c.ConsumerName},
+	} {
+		if p.value != "" && !nameRule.MatchString(p.value) {
+			errs = append(errs, fmt.Errorf(`%q is %q: use only letters, digits, '.', '_', ':' and '-'`, p.name, p.value))
+		}
+	}
+	return errs
+}
+
+// SubscriptionName is the configured subscription or the stable default
+// derived from the connector's ID.
+func (c *SourceConfig) SubscriptionName(ctx context.Context) string {
+	if c.Subscription != "" {
+		return c.Subscription
+	}
+	id := sdk.ConnectorIDFromContext(ctx)
+	if id == "" {
+		return "conduit-danube-source"
+	}
+	return "conduit-" + strings.Map(func(r rune) rune {
+		if r < 128 && nameRule.MatchString(string(r)) {
+			return r
+		}
+		return '_'
+	}, id)
+}
+
+// Consumer is the configured consumer name or the subscription's name.
+func (c *SourceConfig) Consumer(ctx context.Context) string {
+	if c.ConsumerName != "" {
+		return c.ConsumerName
+	}
+	return c.SubscriptionName(ctx)
+}
+
+// DanubeSubscriptionType maps subscriptionType to the client's type.
+func (c *SourceConfig) DanubeSubscriptionType() danube.SubscriptionType {
+	switch c.SubscriptionType {
+	case SubscriptionShared:
+		return danube.Shared
+	case SubscriptionFailover:
+		return danube.Failover
+	case SubscriptionKeyShared:
+		return danube.KeyShared
+	default:
+		return danube.Exclusive
+	}
+}
+
+// Ordered reports whether the subscription type delivers every message of a
+// partition to this one consumer in publish order.
+func (c *SourceConfig) Ordered() bool {
+	return c.SubscriptionType == SubscriptionExclusive || c.SubscriptionType == SubscriptionFailover
+}
