@@ -1,0 +1,131 @@
+package danube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/adminpb"
+)
+
+// Admin calls the admin API (the broker's admin port, 50051 by default).
+// Config.URL is the admin URL. Safe for concurrent use.
+type Admin struct {
+	c          *Client
+	namespaces adminpb.NamespaceAdminClient
+	topics     adminpb.TopicAdminClient
+}
+
+// NewAdmin prepares an admin connection; it makes no RPC.
+func NewAdmin(cfg Config) (*Admin, error) {
+	c, err := NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	return &Admin{
+		c:          c,
+		namespaces: adminpb.NewNamespaceAdminClient(c.service.cc),
+		topics:     adminpb.NewTopicAdminClient(c.service.cc),
+	}, nil
+}
+
+// Close closes the admin connection.
+func (a *Admin) Close() error { return a.c.Close() }
+
+// do runs one admin call with the client's retry policy and classifies its
+// error; ok=false in the reply becomes an error too.
+func (a *Admin) do(ctx context.Context, what string, call func(ctx context.Context) (bool, error)) error {
+	err := retry(ctx, a.c.retry, nil, func(ctx context.Context) error {
+		cctx, cancel := a.c.callCtx(ctx)
+		defer cancel()
+		ok, err := call(cctx)
+		if err == nil && !ok {
+			return errors.New("the broker reported no success")
+		}
+		return err
+	})
+	if err == nil {
+		return nil
+	}
+	if strings.Contains(err.Error(), "already exists") && !errors.Is(err, ErrAlreadyExists) {
+		return a.c.service.decorate(fmt.Errorf("admin: %s: %w: %w", what, ErrAlreadyExists, err))
+	}
+	return a.c.service.decorate(classify("admin: "+what, err))
+}
+
+// CreateNamespace creates a namespace; an existing one is not an error.
+func (a *Admin) CreateNamespace(ctx context.Context, name string) error {
+	return a.do(ctx, fmt.Sprintf("create namespace %q", name), func(ctx context.Context) (bool, error) {
+		resp, err := a.namespaces.CreateNamespace(ctx, &adminpb.NamespaceRequest{Name: name})
+		return resp.GetSuccess(), err //nolint:wrapcheck // classified by do
+	})
+}
+
+// CreateTopic creates a plain topic. An existing topic gives an error
+// matching ErrAlreadyExists.
+func (a *Admin) CreateTopic(ctx context.Context, topic string, d DispatchStrategy) error {
+	if err := ValidateTopic(topic); err != nil {
+		return fmt.Errorf("admin: create topic: %w", err)
+	}
+	return a.do(ctx, fmt.Sprintf("create %s topic %q", d, topic), func(ctx context.Context) (bool, error) {
+		resp, err := a.topics.CreateTopic(ctx, &adminpb.NewTopicRequest{
+			Name: topic, DispatchStrategy: adminpb.DispatchStrategy(d), //nolint:gosec // 0 or 1
+		})
+		return resp.GetSuccess(), err //nolint:wrapcheck // classified by do
+	})
+}
+
+// CreatePartitionedTopic creates topic-part-0 … topic-part-N-1.
+func (a *Admin) CreatePartitionedTopic(ctx context.Context, topic string, partitions int, d DispatchStrategy) error {
+	if err := ValidateTopic(topic); err != nil {
+		return fmt.Errorf("admin: create partitioned topic: %w", err)
+	}
+	if partitions < 1 {
+		return fmt.Errorf("admin: create partitioned topic %q: partitions is %d: it must be at least 1", topic, partitions)
+	}
+	return a.do(ctx, fmt.Sprintf("create %s topic %q with %d partitions", d, topic, partitions),
+		func(ctx context.Context) (bool, error) {
+			resp, err := a.topics.CreatePartitionedTopic(ctx, &adminpb.PartitionedTopicRequest{
+				BaseName: topic, Partitions: uint32(partitions), //nolint:gosec // checked positive
+				DispatchStrategy: adminpb.DispatchStrategy(d), //nolint:gosec // 0 or 1
+			})
+			return resp.GetSuccess(), err //nolint:wrapcheck // classified by do
+		})
+}
+
+// ListSubscriptions lists the subscriptions of a partition topic.
+func (a *Admin) ListSubscriptions(ctx context.Context, topic string) ([]string, error) {
+	var subs []string
+	err := a.do(ctx, fmt.Sprintf("list subscriptions of topic %q", topic), func(ctx context.Context) (bool, error) {
+		resp, err := a.topics.ListSubscriptions(ctx, &adminpb.TopicRequest{Name: topic})
+		subs = resp.GetSubscriptions()
+		return true, err //nolint:wrapcheck // classified by do
+	})
+	return subs, err
+}
+
+// Unsubscribe deletes a subscription of a partition topic.
+func (a *Admin) Unsubscribe(ctx context.Context, topic, subscription string) error {
+	return a.do(ctx, fmt.Sprintf("unsubscribe %q from topic %q", subscription, topic),
+		func(ctx context.Context) (bool, error) {
+			resp, err := a.topics.Unsubscribe(ctx, &adminpb.SubscriptionRequest{Topic: topic, Subscription: subscription})
+			return resp.GetSuccess(), err //nolint:wrapcheck // classified by do
+		})
+}
+
+// SetMaxUnacked sets a subscription's reliable window (1..10000).
+func (a *Admin) SetMaxUnacked(ctx context.Context, topic, subscription string, n int) error {
+	if n < 1 || n > 10000 {
+		return fmt.Errorf("admin: set the unacked window of subscription %q on topic %q: %d is out of range 1..10000",
+			subscription, topic, n)
+	}
+	return a.do(ctx, fmt.Sprintf("set the unacked window of subscription %q on topic %q to %d", subscription, topic, n),
+		func(ctx context.Context) (bool, error) {
+			resp, err := a.topics.SetSubscriptionDispatchConfig(ctx, &adminpb.SetSubscriptionDispatchConfigRequest{
+				Topic: topic, Subscription: subscription,
+				DispatchConfig: &adminpb.SubscriptionDispatchConfig{MaxUnackedMessages: uint32(n)}, //nolint:gosec // range checked
+			})
+			return resp.GetSuccess(), err //nolint:wrapcheck // classified by do
+		})
+}

@@ -1,0 +1,115 @@
+package danube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Errors: every error the client returns names what failed and wraps one of
+// these (errors.Is) or the gRPC status.
+var (
+	ErrClosed            = errors.New("danube: closed")
+	ErrTopicNotFound     = errors.New("danube: topic not found")
+	ErrNamespaceNotFound = errors.New("danube: namespace not found")
+	ErrMessageTooLarge   = errors.New("danube: message too large (limit 4 MiB)")
+	ErrSubscriptionTaken = errors.New("danube: exclusive subscription held by another consumer")
+	ErrUnauthenticated   = errors.New("danube: authentication failed")
+	ErrPredecessorFailed = errors.New("danube: an earlier message on the same ordering lane failed")
+	ErrInvalidTopic      = errors.New("danube: invalid topic name")
+	ErrStrategyMismatch  = errors.New("danube: topic exists with another dispatch strategy")
+	ErrBrokerUnreachable = errors.New("danube: broker unreachable")
+	// ErrAlreadyExists reports an admin call that found the topic already there.
+	ErrAlreadyExists = errors.New("danube: already exists")
+)
+
+// IsTransient reports whether err is worth retrying (UNAVAILABLE,
+// DEADLINE_EXCEEDED from the broker, RESOURCE_EXHAUSTED). A missing namespace,
+// which the broker reports as UNAVAILABLE, is not transient.
+func IsTransient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, ErrNamespaceNotFound) {
+		return false
+	}
+	if errors.Is(err, ErrBrokerUnreachable) {
+		return true
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	switch st.Code() {
+	case codes.Unavailable:
+		return !isNamespaceMissing(st)
+	case codes.DeadlineExceeded, codes.ResourceExhausted:
+		return true
+	default:
+		return false
+	}
+}
+
+func isNamespaceMissing(st *status.Status) bool {
+	return st.Code() == codes.Unavailable && strings.Contains(st.Message(), "Unable to find the namespace")
+}
+
+// isProducerGone reports the broker's answer to a send on a producer it does
+// not know (it restarted or unloaded the topic): re-creating the producer heals it.
+func isProducerGone(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.NotFound && strings.Contains(st.Message(), "does not exist")
+}
+
+// classify wraps a broker error with the sentinel its status maps to and a
+// hint for the user. what names the operation and the object it was about.
+func classify(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	msg := st.Message()
+	switch st.Code() {
+	case codes.Unavailable:
+		if isNamespaceMissing(st) {
+			return fmt.Errorf("%s: the namespace does not exist: create it with the admin API "+
+				"(CreateNamespace) first: %w: %w", what, ErrNamespaceNotFound, err)
+		}
+	case codes.OutOfRange:
+		return fmt.Errorf("%s: the broker refused the message as too large (%d bytes at most): %w: %w",
+			what, MaxMessageSize, ErrMessageTooLarge, err)
+	case codes.Unauthenticated:
+		return fmt.Errorf("%s: check the token (it must be a valid, unexpired JWT for this broker): %w: %w",
+			what, ErrUnauthenticated, err)
+	case codes.PermissionDenied:
+		if strings.Contains(msg, "Exclusive") || strings.Contains(msg, "can't be shared") {
+			return fmt.Errorf("%s: another consumer holds the exclusive subscription: use the same consumer "+
+				"name as before, or remove the subscription with the admin API (Unsubscribe): %w: %w",
+				what, ErrSubscriptionTaken, err)
+		}
+	case codes.FailedPrecondition:
+		if strings.Contains(msg, "dispatch strategy") {
+			return fmt.Errorf("%s: the topic exists with the other dispatch strategy (reliable vs non-reliable): "+
+				"use the topic's strategy or another topic: %w: %w", what, ErrStrategyMismatch, err)
+		}
+	case codes.InvalidArgument:
+		if strings.Contains(msg, "invalid format") {
+			return fmt.Errorf("%s: %w: %w", what, ErrInvalidTopic, err)
+		}
+	case codes.NotFound:
+		if strings.Contains(msg, "find the topic") || strings.Contains(msg, "find the requested topic") {
+			return fmt.Errorf("%s: %w: %w", what, ErrTopicNotFound, err)
+		}
+	case codes.AlreadyExists:
+		return fmt.Errorf("%s: %w: %w", what, ErrAlreadyExists, err)
+	default:
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
