@@ -1,0 +1,90 @@
+// Command danube-testbroker runs the in-process Danube test broker
+// (package danubetest) as a standalone process for demos and end-to-end tests.
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "danube-testbroker:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("danube-testbroker", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:6650", "client service listen address")
+	adminAddr := fs.String("admin-addr", "127.0.0.1:50051", "admin API listen address")
+	maxUnacked := fs.Int("max-unacked", danubetest.DefaultMaxUnacked, "reliable window per subscription per partition (1..10000)")
+	ackTimeout := fs.Duration("ack-timeout", danubetest.DefaultAckTimeout, "redeliver a message unacked for this long")
+	heartbeat := fs.Duration("heartbeat", danubetest.DefaultHeartbeat, "dispatcher heartbeat (ack timeouts, delayed redeliveries)")
+	baseDelay := fs.Duration("redelivery-base-delay", danubetest.DefaultRedeliveryBaseDelay, "base of the exponential redelivery backoff")
+	namespaces := fs.String("namespaces", "", "comma-separated namespaces to create besides default and system")
+	jwtSecretFile := fs.String("jwt-secret-file", "", "file holding the HS256 secret; requires a Bearer JWT on every call")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); serves TLS with -tls-key")
+	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("parse flags: %w", err)
+	}
+
+	opts := []danubetest.Option{
+		danubetest.WithAddr(*addr),
+		danubetest.WithAdminAddr(*adminAddr),
+		danubetest.WithMaxUnacked(*maxUnacked),
+		danubetest.WithAckTimeout(*ackTimeout),
+		danubetest.WithHeartbeat(*heartbeat),
+		danubetest.WithRedeliveryBaseDelay(*baseDelay),
+	}
+	if *namespaces != "" {
+		opts = append(opts, danubetest.WithNamespaces(strings.Split(*namespaces, ",")...))
+	}
+	if *jwtSecretFile != "" {
+		secret, err := os.ReadFile(*jwtSecretFile)
+		if err != nil {
+			return fmt.Errorf("read -jwt-secret-file: %w", err)
+		}
+		opts = append(opts, danubetest.WithJWT([]byte(strings.TrimSpace(string(secret)))))
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return errors.New("-tls-cert and -tls-key must be given together")
+	}
+	if *tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			return fmt.Errorf("load -tls-cert/-tls-key: %w", err)
+		}
+		opts = append(opts, danubetest.WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
+	}
+
+	b, err := danubetest.New(opts...)
+	if err != nil {
+		return fmt.Errorf("start broker: %w", err)
+	}
+	fmt.Printf("danube-testbroker: service URL %s\n", b.URL())
+	fmt.Printf("danube-testbroker: admin URL   %s\n", b.AdminURL())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	fmt.Printf("danube-testbroker: %s, shutting down\n", s)
+	done := make(chan struct{})
+	go func() { b.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		return errors.New("shutdown took longer than 10s")
+	}
+	return nil
+}

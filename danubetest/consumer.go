@@ -1,0 +1,188 @@
+package danubetest
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
+)
+
+type consumerService struct {
+	danubepb.UnimplementedConsumerServiceServer
+	b *Broker
+}
+
+// Subscribe never auto-creates the topic. A known consumer_name takes the
+// consumer over (same id, old stream ends OK); a new name on an Exclusive
+// subscription with any consumer entry is refused.
+func (s consumerService) Subscribe(_ context.Context, req *danubepb.ConsumerRequest) (*danubepb.ConsumerResponse, error) {
+	b := s.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, err := b.getTopicLocked(req.GetTopicName(), nil, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	typ := subscriptionType(req.GetSubscriptionType())
+	sub := t.subs[req.GetSubscription()]
+	switch {
+	case sub == nil:
+		sub = b.newSubscriptionLocked(t, req.GetSubscription(), typ)
+	case !sub.loaded:
+		sub.load(typ)
+	}
+	if c := sub.byName[req.GetConsumerName()]; c != nil {
+		b.takeoverLocked(c, nil)
+		return &danubepb.ConsumerResponse{RequestId: req.GetRequestId(), ConsumerId: c.id, ConsumerName: c.name}, nil
+	}
+	if sub.typ == subExclusive && len(sub.consumer) > 0 {
+		return nil, status.Error(codes.PermissionDenied, fmt.Sprintf(
+			"Not able to subscribe to the topic %s due to Not allowed to add the Consumer: %s, the Exclusive subscription can't be shared with other consumers",
+			t.name, req.GetConsumerName()))
+	}
+	c := &consumer{
+		id:         b.newIDLocked(),
+		name:       req.GetConsumerName(),
+		sub:        sub,
+		active:     true, // active right after Subscribe, before any stream
+		keyFilters: append([]string(nil), req.GetKeyFilters()...),
+	}
+	sub.consumer = append(sub.consumer, c)
+	sub.byName[c.name] = c
+	b.consumers[c.id] = c
+	sub.keySharedAddConsumer(c)
+	sub.signal()
+	return &danubepb.ConsumerResponse{RequestId: req.GetRequestId(), ConsumerId: c.id, ConsumerName: c.name}, nil
+}
+
+// takeoverLocked ends the consumer's current stream with endErr (nil: OK),
+// marks it active and reschedules what it had in flight.
+func (b *Broker) takeoverLocked(c *consumer, endErr error) {
+	if c.session != nil {
+		c.session.end(endErr)
+		c.session = nil
+	}
+	c.queue = nil
+	c.active = true
+	c.sub.rescheduleInFlight(c)
+}
+
+// ReceiveMessages streams the consumer's deliveries. A second call for the
+// same id takes over: the older stream ends with OK.
+func (s consumerService) ReceiveMessages(req *danubepb.ReceiveRequest, stream danubepb.ConsumerService_ReceiveMessagesServer) error {
+	b := s.b
+	b.mu.Lock()
+	c := b.consumers[req.GetConsumerId()]
+	if c == nil {
+		b.mu.Unlock()
+		return status.Error(codes.NotFound, fmt.Sprintf("The consumer with the id %d does not exist", req.GetConsumerId()))
+	}
+	if c.session != nil {
+		c.session.end(nil)
+	}
+	sess := newSession()
+	c.session = sess
+	if !c.active {
+		c.active = true
+		c.sub.signal()
+	}
+	b.mu.Unlock()
+
+	ctx := stream.Context()
+	for {
+		b.mu.Lock()
+		var batch []*danubepb.StreamMessage
+		if c.session == sess {
+			batch, c.queue = c.queue, nil
+		}
+		b.mu.Unlock()
+		for _, m := range batch {
+			if err := stream.Send(m); err != nil {
+				b.disconnect(c, sess)
+				return fmt.Errorf("send to consumer %d: %w", c.id, err)
+			}
+		}
+		if len(batch) > 0 {
+			continue
+		}
+		select {
+		case <-sess.notify:
+		case <-sess.done:
+			return sess.err
+		case <-ctx.Done():
+			b.disconnect(c, sess)
+			return status.FromContextError(ctx.Err()).Err()
+		}
+	}
+}
+
+// disconnect marks the consumer inactive when its live stream goes away and
+// reschedules its in-flight messages, as the broker's stream task does.
+func (b *Broker) disconnect(c *consumer, sess *session) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c.session != sess {
+		return
+	}
+	c.session = nil
+	c.active = false
+	c.queue = nil
+	c.sub.rescheduleInFlight(c)
+}
+
+// Ack finds the topic by msg_id.topic_name and the subscription by name.
+func (s consumerService) Ack(_ context.Context, req *danubepb.AckRequest) (*danubepb.AckResponse, error) {
+	if req.GetMsgId() == nil {
+		return nil, status.Error(codes.Internal, "ack has no msg_id (the real broker resets the stream)")
+	}
+	b := s.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	sub, err := b.ackTargetLocked(req.GetMsgId().GetTopicName(), req.GetSubscriptionName())
+	if err != nil {
+		return nil, status.Error(codes.Internal, "Error acknowledging message: "+err.Error())
+	}
+	if sub.t.reliable {
+		sub.ackLocked(req.GetMsgId().GetTopicOffset())
+	}
+	return &danubepb.AckResponse{RequestId: req.GetRequestId()}, nil
+}
+
+// Nack schedules a redelivery after min(max(backoff, delay_ms), max delay).
+func (s consumerService) Nack(_ context.Context, req *danubepb.NackRequest) (*danubepb.NackResponse, error) {
+	if req.GetMsgId() == nil {
+		return nil, status.Error(codes.Internal, "nack has no msg_id (the real broker resets the stream)")
+	}
+	b := s.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	sub, err := b.ackTargetLocked(req.GetMsgId().GetTopicName(), req.GetSubscriptionName())
+	if err != nil {
+		return nil, status.Error(codes.Internal, "Error negatively acknowledging message: "+err.Error())
+	}
+	if sub.t.reliable {
+		delay := time.Duration(req.GetDelayMs()) * time.Millisecond
+		sub.nackLocked(req.GetMsgId().GetTopicOffset(), delay, req.GetReason())
+	}
+	return &danubepb.NackResponse{RequestId: req.GetRequestId()}, nil
+}
+
+type ackError string
+
+func (e ackError) Error() string { return string(e) }
+
+func (b *Broker) ackTargetLocked(topicName, subName string) (*subscription, error) {
+	t := b.topics[topicName]
+	if t == nil {
+		return nil, ackError(fmt.Sprintf("Topic %s not found in registry", topicName))
+	}
+	sub := t.subs[subName]
+	if sub == nil || !sub.loaded {
+		return nil, ackError("Subscription not found")
+	}
+	return sub, nil
+}

@@ -1,0 +1,44 @@
+// Package danubetest is an in-process, wire-compatible Danube v0.15.1 broker
+// for tests and demos, in the spirit of franz-go's kfake or Google's pstest.
+//
+//	b, err := danubetest.New(danubetest.WithAckTimeout(time.Second))
+//	defer b.Close()
+//	// dial b.URL() (client services) and b.AdminURL() (admin services)
+//
+// It serves the broker's gRPC services with the real status codes and message
+// texts: ProducerService, ConsumerService, Discovery, HealthCheck,
+// StorageService and SchemaRegistry on the client listener, NamespaceAdmin and
+// TopicAdmin on a separate admin listener. Behaviour follows the broker's code
+// (danube-broker/src), not its documentation:
+//
+//   - namespaces "default" and "system" exist; others via the admin API;
+//     topic names follow validate_topic_format (three '/'-separated parts of
+//     Unicode alphanumerics, '_' and '-'; empty parts allowed);
+//   - only CreateProducer auto-creates topics; the dispatch strategy is fixed
+//     by the creator; TopicPartitions is the broker's prefix scan, so
+//     /ns/orders also matches /ns/orders2;
+//   - reliable topics keep an in-memory log with offsets dense from 0; a new
+//     subscription starts at Latest; each subscription on each partition has
+//     a window of max_unacked in-flight messages (default 10), a safe cursor
+//     over out-of-order acks, nack and ack-timeout redelivery with the same
+//     offset and exponential backoff, at most 6 deliveries then the poison
+//     policy (Block, Drop, DeadLetter);
+//   - consumers are keyed by name and never removed; the same name takes
+//     over; Exclusive refuses other names while any entry exists; Failover
+//     keeps the first consumer forever (no standby promotion); Shared is
+//     round-robin; KeyShared keeps one message in flight per key;
+//   - non-reliable topics store nothing and drop when a consumer's buffer
+//     (4 + 4) is full or no subscription exists;
+//   - optional JWT (HS256) authentication and TLS/mTLS.
+//
+// Control hooks for tests: FailNext, Delay, CutStreams, Stop, Start,
+// Restart(RestartOptions{RollbackCursors}), PersistCursors, and inspection
+// helpers (Topics, Messages, Payloads, Subscriptions, Subscription, ...).
+//
+// Not implemented (see README.md for the full list and the differences):
+// Raft and clustering (no redirects, every lookup answers Connect with this
+// broker), WAL persistence to disk, tiered storage and sealed segments
+// (ListSegmentDescriptors is empty), edge mode, replication, policies and rate
+// limits, metrics, RBAC, schema compatibility checks and payload validation,
+// the non-reliable idle-subscription reaper.
+package danubetest

@@ -1,0 +1,31 @@
+package danubetest
+
+import (
+	"context"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
+)
+
+type healthService struct {
+	danubepb.UnimplementedHealthCheckServer
+	b *Broker
+}
+
+// HealthCheck answers CLOSE for unknown ids and inactive consumers, OK otherwise.
+func (s healthService) HealthCheck(_ context.Context, req *danubepb.HealthCheckRequest) (*danubepb.HealthCheckResponse, error) {
+	b := s.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ok := false
+	switch req.GetClient() {
+	case danubepb.HealthCheckRequest_Producer:
+		ok = b.producers[req.GetId()] != nil
+	case danubepb.HealthCheckRequest_Consumer:
+		c := b.consumers[req.GetId()]
+		ok = c != nil && c.active
+	}
+	if ok {
+		return &danubepb.HealthCheckResponse{Status: danubepb.HealthCheckResponse_OK}, nil
+	}
+	return &danubepb.HealthCheckResponse{Status: danubepb.HealthCheckResponse_CLOSE}, nil
+}

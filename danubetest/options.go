@@ -1,0 +1,144 @@
+package danubetest
+
+import (
+	"crypto/tls"
+	"time"
+)
+
+// PoisonPolicy says what a reliable subscription does with a message whose
+// redeliveries are exhausted (the broker's SubscriptionPoisonPolicy).
+type PoisonPolicy int
+
+const (
+	// PoisonBlock keeps the message in the window and stops dispatching new
+	// messages on the subscription (the broker's default).
+	PoisonBlock PoisonPolicy = iota
+	// PoisonDrop skips the message and advances the cursor.
+	PoisonDrop
+	// PoisonDeadLetter republishes the message to the subscription's dead
+	// letter topic, then skips it.
+	PoisonDeadLetter
+)
+
+func (p PoisonPolicy) String() string {
+	switch p {
+	case PoisonDrop:
+		return "Drop"
+	case PoisonDeadLetter:
+		return "DeadLetter"
+	default:
+		return "Block"
+	}
+}
+
+// Defaults of the real broker (v0.15.1).
+const (
+	DefaultMaxUnacked          = 10
+	DefaultAckTimeout          = 30 * time.Second
+	DefaultRedeliveryBaseDelay = time.Second
+	DefaultRedeliveryMaxDelay  = 60 * time.Second
+	DefaultHeartbeat           = 500 * time.Millisecond
+	DefaultMaxRedeliveries     = 5
+	DefaultCursorFlush         = 5 * time.Second
+	// MaxMessageBytes is tonic's default decode limit, which the broker keeps.
+	MaxMessageBytes = 4 << 20
+	// nonReliableBuffer is the consumer's internal channel (4) plus the
+	// gRPC channel (4) of the real broker.
+	nonReliableBuffer = 8
+)
+
+type config struct {
+	addr, adminAddr     string
+	maxUnacked          int
+	ackTimeout          time.Duration
+	baseDelay, maxDelay time.Duration
+	heartbeat           time.Duration
+	maxRedeliveries     int
+	poison              PoisonPolicy
+	deadLetterTopic     string
+	namespaces          []string
+	autoCreate          bool
+	jwtSecret           []byte
+	tlsConfig           *tls.Config
+	cursorFlush         time.Duration
+	now                 func() time.Time
+}
+
+func defaultConfig() config {
+	return config{
+		addr:            "127.0.0.1:0",
+		adminAddr:       "127.0.0.1:0",
+		maxUnacked:      DefaultMaxUnacked,
+		ackTimeout:      DefaultAckTimeout,
+		baseDelay:       DefaultRedeliveryBaseDelay,
+		maxDelay:        DefaultRedeliveryMaxDelay,
+		heartbeat:       DefaultHeartbeat,
+		maxRedeliveries: DefaultMaxRedeliveries,
+		poison:          PoisonBlock,
+		autoCreate:      true,
+		cursorFlush:     DefaultCursorFlush,
+		now:             time.Now,
+	}
+}
+
+// Option configures a Broker.
+type Option func(*config)
+
+// WithAddr sets the client listener address (default "127.0.0.1:0", a random port).
+func WithAddr(addr string) Option { return func(c *config) { c.addr = addr } }
+
+// WithAdminAddr sets the admin listener address (default "127.0.0.1:0").
+func WithAdminAddr(addr string) Option { return func(c *config) { c.adminAddr = addr } }
+
+// WithMaxUnacked sets the default reliable window per subscription per
+// partition (broker default 10, allowed 1..10000).
+func WithMaxUnacked(n int) Option { return func(c *config) { c.maxUnacked = n } }
+
+// WithAckTimeout sets how long a delivered message may stay unacked before it
+// is redelivered (broker default 30s).
+func WithAckTimeout(d time.Duration) Option { return func(c *config) { c.ackTimeout = d } }
+
+// WithRedeliveryBaseDelay sets the base of the exponential redelivery backoff
+// (broker default 1s).
+func WithRedeliveryBaseDelay(d time.Duration) Option { return func(c *config) { c.baseDelay = d } }
+
+// WithRedeliveryMaxDelay caps the redelivery backoff (broker default 60s).
+func WithRedeliveryMaxDelay(d time.Duration) Option { return func(c *config) { c.maxDelay = d } }
+
+// WithHeartbeat sets the dispatcher heartbeat, which drives ack-timeout checks
+// and delayed redeliveries (broker default 500ms).
+func WithHeartbeat(d time.Duration) Option { return func(c *config) { c.heartbeat = d } }
+
+// WithMaxRedeliveries sets max_redelivery_count: a message is delivered at most
+// n+1 times before the poison policy applies (broker default 5).
+func WithMaxRedeliveries(n int) Option { return func(c *config) { c.maxRedeliveries = n } }
+
+// WithPoisonPolicy sets the default poison policy for new subscriptions
+// (broker default Block).
+func WithPoisonPolicy(p PoisonPolicy) Option { return func(c *config) { c.poison = p } }
+
+// WithDeadLetterTopic sets the default dead letter topic used by
+// PoisonDeadLetter. The topic must exist when a message is dead-lettered.
+func WithDeadLetterTopic(topic string) Option { return func(c *config) { c.deadLetterTopic = topic } }
+
+// WithNamespaces creates extra namespaces at start, besides "default" and "system".
+func WithNamespaces(ns ...string) Option {
+	return func(c *config) { c.namespaces = append(c.namespaces, ns...) }
+}
+
+// WithAutoCreate turns topic auto-creation by CreateProducer on or off
+// (broker default on). Off: CreateProducer on a missing topic is NOT_FOUND.
+func WithAutoCreate(on bool) Option { return func(c *config) { c.autoCreate = on } }
+
+// WithJWT requires "authorization: Bearer <HS256 JWT>" signed with secret on
+// every call, as the broker's auth mode "tls" does. Mint tokens with SignToken.
+func WithJWT(secret []byte) Option {
+	return func(c *config) { c.jwtSecret = append([]byte(nil), secret...) }
+}
+
+// WithTLS serves both listeners over TLS. Set ClientCAs and ClientAuth for mTLS.
+func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tlsConfig = cfg } }
+
+// WithCursorFlushInterval sets the debounce of cursor persistence (broker
+// default 5s). Restart with RollbackCursors rewinds to the last persisted cursor.
+func WithCursorFlushInterval(d time.Duration) Option { return func(c *config) { c.cursorFlush = d } }

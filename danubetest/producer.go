@@ -1,0 +1,87 @@
+package danubetest
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
+)
+
+type producerService struct {
+	danubepb.UnimplementedProducerServiceServer
+	b *Broker
+}
+
+// CreateProducer finds or auto-creates the topic and registers the producer.
+// The same (topic, producer_name) gets the same producer_id back.
+func (s producerService) CreateProducer(_ context.Context, req *danubepb.ProducerRequest) (*danubepb.ProducerResponse, error) {
+	b := s.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	strategy := req.GetDispatchStrategy()
+	t, err := b.getTopicLocked(req.GetTopicName(), &strategy, req.GetSchemaRef(), true)
+	if err != nil {
+		return nil, err
+	}
+	p := t.producers[req.GetProducerName()]
+	if p == nil {
+		p = &producer{id: b.newIDLocked(), name: req.GetProducerName(), topic: t}
+		t.producers[p.name] = p
+		b.producers[p.id] = p
+	}
+	return &danubepb.ProducerResponse{
+		RequestId:    req.GetRequestId(),
+		ProducerId:   p.id,
+		ProducerName: req.GetProducerName(),
+	}, nil
+}
+
+// SendMessage routes by msg_id.producer_id and msg_id.topic_name, as the broker.
+func (s producerService) SendMessage(_ context.Context, req *danubepb.StreamMessage) (*danubepb.MessageResponse, error) {
+	if req.GetMsgId() == nil {
+		// The real broker panics here and the client sees a reset stream.
+		return nil, status.Error(codes.Internal, "message has no msg_id (the real broker resets the stream)")
+	}
+	b := s.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	id := req.GetMsgId().GetProducerId()
+	if b.producers[id] == nil {
+		return nil, status.Error(codes.NotFound, fmt.Sprintf("The producer with id %d does not exist", id))
+	}
+	name := req.GetMsgId().GetTopicName()
+	t := b.topics[name]
+	if t == nil {
+		return nil, status.Error(codes.PermissionDenied, fmt.Sprintf(
+			"Unable to publish the message: Topic %s not found in registry", name))
+	}
+	if b.producers[id].topic != t {
+		return nil, status.Error(codes.PermissionDenied, fmt.Sprintf(
+			"Unable to publish the message: the producer with id %d is not attached to topic name: %s", id, name))
+	}
+	msg, ok := proto.Clone(req).(*danubepb.StreamMessage)
+	if !ok {
+		return nil, status.Error(codes.Internal, "clone message")
+	}
+	msg.SubscriptionName = ""
+	b.publishLocked(t, msg)
+	return &danubepb.MessageResponse{RequestId: req.GetRequestId()}, nil
+}
+
+// publishLocked appends to a reliable topic's log (stamping the offset) and
+// wakes its subscriptions, or pushes a non-reliable message to the consumers.
+func (b *Broker) publishLocked(t *topic, msg *danubepb.StreamMessage) {
+	if !t.reliable {
+		b.dispatchNonReliableLocked(t, msg)
+		return
+	}
+	msg.MsgId.TopicOffset = uint64(len(t.log))
+	t.log = append(t.log, msg)
+	for _, sub := range t.subs {
+		sub.signal()
+	}
+}
