@@ -2,6 +2,7 @@ package danube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/conduitio/conduit-commons/opencdc"
@@ -10,6 +11,8 @@ import (
 	"github.com/conduitio-labs/conduit-connector-danube/config"
 	"github.com/conduitio-labs/conduit-connector-danube/destination"
 )
+
+var errNotOpen = errors.New("the destination is not open: Write was called before Open succeeded")
 
 // Destination writes Conduit records to Danube topics.
 type Destination struct {
@@ -44,6 +47,9 @@ func (d *Destination) Open(ctx context.Context) error {
 // Write sends records and returns how many were confirmed, in record order,
 // before the first failure.
 func (d *Destination) Write(ctx context.Context, records []opencdc.Record) (int, error) {
+	if d.writer == nil {
+		return 0, errNotOpen
+	}
 	n, err := d.writer.Write(ctx, records)
 	if err != nil {
 		return n, fmt.Errorf("write to danube: %w", err)

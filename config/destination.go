@@ -172,6 +172,7 @@ func validateTopicParam(topic string) error {
 func validatePatterns(param string, patterns []string) []error {
 	var errs []error
 	for _, p := range patterns {
+		p = strings.TrimSpace(p)
 		if p == "" || strings.Contains(strings.TrimSuffix(p, "*"), "*") {
 			errs = append(errs, fmt.Errorf(`%q has the entry %q: use metadata keys, optionally ending in * for a prefix`,
 				param, p))

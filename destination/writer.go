@@ -6,24 +6,155 @@ package destination
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/conduitio/conduit-commons/opencdc"
 
 	"github.com/conduitio-labs/conduit-connector-danube/config"
 )
 
-// Writer sends records to Danube.
-type Writer struct{}
-
-// Open connects to the broker described by cfg.
-func Open(context.Context, *config.DestinationConfig) (*Writer, error) {
-	return nil, errors.New("destination: not implemented yet")
+// Writer sends batches of records to Danube. Write and Close must not be
+// called concurrently with each other (the SDK never does).
+type Writer struct {
+	router      *Router
+	mapper      *Mapper
+	producers   *producers
+	sendTimeout time.Duration
+	closeClient func() error
+	batch       batch // reused by every Write
 }
 
-// Write sends records and returns how many were confirmed before the first failure.
-func (w *Writer) Write(context.Context, []opencdc.Record) (int, error) {
-	return 0, errors.New("destination: not implemented yet")
+// New builds a writer that gets its producers from create.
+func New(cfg *config.DestinationConfig, create ProducerFactory) (*Writer, error) {
+	router, err := NewRouter(cfg.Topic)
+	if err != nil {
+		return nil, err
+	}
+	mapper, err := NewMapper(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Writer{
+		router:      router,
+		mapper:      mapper,
+		producers:   newProducers(create),
+		sendTimeout: cfg.SendTimeout,
+	}, nil
 }
 
-// Close waits for in-flight sends and closes producers and the connection.
-func (w *Writer) Close(context.Context) error { return nil }
+// Write sends records, pipelined across topics, partitions and keys, and
+// waits for the broker's answers. It returns how many records, in record
+// order, were confirmed before the first failure, and that failure. It stops
+// handing out records once a failure is known; records after the first
+// failure are never reported written, even if the broker took them (Conduit
+// will retry them: at-least-once).
+func (w *Writer) Write(ctx context.Context, records []opencdc.Record) (int, error) {
+	b := &w.batch
+	b.reset(len(records))
+	for i := range records {
+		if b.failedBefore(i) {
+			break
+		}
+		b.wg.Add(1)
+		if err := w.send(ctx, b, i, &records[i]); err != nil {
+			b.settle(i, err)
+			break
+		}
+	}
+	b.wg.Wait()
+
+	n := b.firstFailed()
+	if n == len(records) {
+		return n, nil
+	}
+	return n, &RecordError{Index: n, Position: records[n].Position, Err: b.errs[n]}
+}
+
+// send hands record i to its topic's producer; the outcome arrives in b.
+func (w *Writer) send(ctx context.Context, b *batch, i int, rec *opencdc.Record) error {
+	topic, err := w.router.Topic(rec)
+	if err != nil {
+		return err
+	}
+	p, err := w.producers.get(ctx, topic)
+	if err != nil {
+		return err
+	}
+	msg, err := w.mapper.Message(rec)
+	if err != nil {
+		return err
+	}
+	sendCtx, cancel := context.WithTimeout(ctx, w.sendTimeout)
+	err = p.SendAsync(sendCtx, msg, func(err error) {
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("topic %q: %w", topic, explain(topic, err))
+		}
+		b.settle(i, err)
+	})
+	if err != nil {
+		cancel()
+		return fmt.Errorf("topic %q: %w", topic, explain(topic, err))
+	}
+	return nil
+}
+
+// Close waits for in-flight sends (bounded by ctx), closes the producers and
+// the connection.
+func (w *Writer) Close(ctx context.Context) error {
+	err := w.producers.closeAll(ctx)
+	if w.closeClient != nil {
+		if cerr := w.closeClient(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close the connection: %w", cerr))
+		}
+	}
+	return err
+}
+
+// batch collects the outcomes of one Write. Every record handed out is
+// settled exactly once, by the producer's callback or by the writer when the
+// hand-over itself fails.
+type batch struct {
+	errs    []error
+	settled []atomic.Bool
+	wg      sync.WaitGroup
+	first   atomic.Int64 // lowest failed index; the batch length when none failed
+}
+
+func (b *batch) reset(n int) {
+	if cap(b.errs) < n {
+		b.errs = make([]error, n)
+		b.settled = make([]atomic.Bool, n)
+	}
+	b.errs = b.errs[:n]
+	b.settled = b.settled[:n]
+	for i := range n {
+		b.errs[i] = nil
+		b.settled[i].Store(false)
+	}
+	b.first.Store(int64(n))
+}
+
+// settle records the outcome of record i.
+func (b *batch) settle(i int, err error) {
+	if !b.settled[i].CompareAndSwap(false, true) {
+		return
+	}
+	if err != nil {
+		b.errs[i] = err
+		for {
+			cur := b.first.Load()
+			if int64(i) >= cur || b.first.CompareAndSwap(cur, int64(i)) {
+				break
+			}
+		}
+	}
+	b.wg.Done()
+}
+
+func (b *batch) failedBefore(i int) bool { return b.first.Load() < int64(i) }
+
+func (b *batch) firstFailed() int { return int(b.first.Load()) }

@@ -1,0 +1,125 @@
+package destination
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/conduitio/conduit-commons/opencdc"
+
+	"github.com/conduitio-labs/conduit-connector-danube/config"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+)
+
+const defaultTestSendTimeout = 10 * time.Second
+
+// fakeProducer completes every send from its own goroutine, so completions
+// arrive in any order, as with a pipelined client.
+type fakeProducer struct {
+	topic string
+	// outcome decides a send's result from its message; nil means success.
+	outcome func(danube.Message) error
+	// refuse, when set, makes SendAsync itself fail for a message.
+	refuse func(danube.Message) error
+	// inline completes sends before SendAsync returns.
+	inline bool
+
+	mu     sync.Mutex
+	sent   []danube.Message
+	closed bool
+}
+
+func (p *fakeProducer) SendAsync(ctx context.Context, msg danube.Message, done func(error)) error {
+	if p.refuse != nil {
+		if err := p.refuse(msg); err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
+	p.sent = append(p.sent, msg)
+	p.mu.Unlock()
+	var err error
+	if p.outcome != nil {
+		err = p.outcome(msg)
+	}
+	if p.inline {
+		done(err)
+		return nil
+	}
+	go done(err)
+	return nil
+}
+
+func (p *fakeProducer) Close(context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	return nil
+}
+
+func (p *fakeProducer) sentKeys() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	keys := make([]string, len(p.sent))
+	for i, m := range p.sent {
+		keys[i] = m.Key
+	}
+	return keys
+}
+
+// fakeBroker hands out fake producers and can refuse to create some.
+type fakeBroker struct {
+	configure func(*fakeProducer)
+	createErr func(topic string) error
+
+	mu        sync.Mutex
+	producers map[string]*fakeProducer
+}
+
+func (b *fakeBroker) factory(_ context.Context, topic string) (Producer, error) {
+	if b.createErr != nil {
+		if err := b.createErr(topic); err != nil {
+			return nil, err
+		}
+	}
+	p := &fakeProducer{topic: topic}
+	if b.configure != nil {
+		b.configure(p)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.producers == nil {
+		b.producers = map[string]*fakeProducer{}
+	}
+	b.producers[topic] = p
+	return p, nil
+}
+
+func (b *fakeBroker) producer(topic string) *fakeProducer {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.producers[topic]
+}
+
+func writerConfig(topic string) *config.DestinationConfig {
+	cfg := mapperConfig()
+	cfg.Topic = topic
+	return cfg
+}
+
+// testRecords makes n records with keys k0…k(n-1), positions p0…, raw
+// payloads v0…, all in collection coll.
+func testRecords(n int, coll string) []opencdc.Record {
+	recs := make([]opencdc.Record, n)
+	for i := range recs {
+		recs[i] = opencdc.Record{
+			Position:  opencdc.Position(fmt.Sprintf("p%d", i)),
+			Operation: opencdc.OperationCreate,
+			Metadata:  opencdc.Metadata{opencdc.MetadataCollection: coll},
+			Key:       opencdc.RawData(fmt.Sprintf("k%d", i)),
+			Payload:   opencdc.Change{After: opencdc.RawData(fmt.Sprintf("v%d", i))},
+		}
+	}
+	return recs
+}

@@ -1,0 +1,131 @@
+package destination
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/conduitio/conduit-commons/opencdc"
+	sdk "github.com/conduitio/conduit-connector-sdk"
+
+	"github.com/conduitio-labs/conduit-connector-danube/config"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+)
+
+// RecordFormatAttribute is the message attribute holding the record format
+// (sdk.record.format) of the payload, e.g. "opencdc/json". The source uses it
+// to recognise whole OpenCDC records written by this connector.
+const RecordFormatAttribute = "conduit.record.format"
+
+// Mapper turns records into messages.
+type Mapper struct {
+	format     string
+	serializer sdk.RecordSerializer
+	attributes bool
+	include    []pattern
+	exclude    []pattern
+}
+
+// NewMapper prepares the record serializer chosen by sdk.record.format and
+// the metadata filters.
+func NewMapper(cfg *config.DestinationConfig) (*Mapper, error) {
+	m := &Mapper{
+		format:     cfg.RecordFormat(),
+		attributes: cfg.Metadata.Attributes,
+		include:    parsePatterns(cfg.Metadata.Include),
+		exclude:    parsePatterns(cfg.Metadata.Exclude),
+	}
+	s, err := serializerFor(&cfg.DestinationWithRecordFormat, m.format)
+	if err != nil {
+		return nil, err
+	}
+	m.serializer = s
+	return m, nil
+}
+
+// serializerFor finds and configures the serializer the SDK's record-format
+// middleware uses, so that a failing format (e.g. a template error) is
+// reported instead of silently falling back to JSON as Record.Bytes does.
+func serializerFor(rf *sdk.DestinationWithRecordFormat, format string) (sdk.RecordSerializer, error) {
+	serializers := rf.RecordSerializers
+	if serializers == nil {
+		serializers = rf.DefaultRecordSerializers()
+	}
+	for _, s := range serializers {
+		if s.Name() != format {
+			continue
+		}
+		configured, err := s.Configure(rf.RecordFormatOptions)
+		if err != nil {
+			return nil, fmt.Errorf(`"sdk.record.format.options" do not suit %q: %w`, format, err)
+		}
+		return configured, nil
+	}
+	return nil, fmt.Errorf(`"sdk.record.format" is %q: not a known record format`, format)
+}
+
+// Message maps rec: key bytes become the routing key (none for an empty key),
+// the serialized record the payload, and metadata the attributes.
+func (m *Mapper) Message(rec *opencdc.Record) (danube.Message, error) {
+	payload, err := m.serializer.Serialize(*rec)
+	if err != nil {
+		return danube.Message{}, fmt.Errorf(`cannot format the record as %q ("sdk.record.format"): %w`, m.format, err)
+	}
+	msg := danube.Message{Payload: payload, Attributes: m.attributesOf(rec.Metadata)}
+	if rec.Key != nil {
+		msg.Key = string(rec.Key.Bytes())
+	}
+	return msg, nil
+}
+
+func (m *Mapper) attributesOf(md opencdc.Metadata) map[string]string {
+	n := 1
+	if m.attributes {
+		n += len(md)
+	}
+	attrs := make(map[string]string, n)
+	if m.attributes {
+		for k, v := range md {
+			if m.keep(k) {
+				attrs[k] = v
+			}
+		}
+	}
+	// The marker is set last so record metadata cannot fake it.
+	attrs[RecordFormatAttribute] = m.format
+	return attrs
+}
+
+func (m *Mapper) keep(key string) bool {
+	if len(m.include) > 0 && !matchAny(m.include, key) {
+		return false
+	}
+	return !matchAny(m.exclude, key)
+}
+
+// pattern is a metadata key, or a prefix when written with a trailing '*'.
+type pattern struct {
+	text   string
+	prefix bool
+}
+
+func parsePatterns(raw []string) []pattern {
+	ps := make([]pattern, 0, len(raw))
+	for _, r := range raw {
+		r = strings.TrimSpace(r)
+		if p, ok := strings.CutSuffix(r, "*"); ok {
+			ps = append(ps, pattern{text: p, prefix: true})
+		} else {
+			ps = append(ps, pattern{text: r})
+		}
+	}
+	return ps
+}
+
+func matchAny(ps []pattern, key string) bool {
+	for _, p := range ps {
+		if key == p.text || (p.prefix && strings.HasPrefix(key, p.text)) {
+			return true
+		}
+	}
+	return false
+}
