@@ -1,0 +1,351 @@
+package iterator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/conduitio/conduit-commons/opencdc"
+	sdk "github.com/conduitio/conduit-connector-sdk"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+)
+
+// TopicConsumer is a configured topic and the consumer reading it.
+type TopicConsumer struct {
+	Topic    string
+	Consumer Consumer
+}
+
+// CDCConfig describes a CDC iterator.
+type CDCConfig struct {
+	Topics []TopicConsumer
+	// Ordered is set for exclusive and failover subscriptions: every message
+	// of a partition comes to this consumer in offset order, so offsets that
+	// were already emitted identify redeliveries, which are dropped.
+	Ordered bool
+	// Buffer bounds the deliveries waiting to be read.
+	Buffer int
+	// AckConcurrency is the number of acknowledgement workers.
+	AckConcurrency int
+	// Subscription and ConsumerName are used in error messages.
+	Subscription, ConsumerName string
+}
+
+// CDC reads live subscriptions: one consumer per configured topic, merged
+// into one bounded queue.
+//
+// Guarantees: at-least-once on reliable topics. With Ordered, the emitted
+// offsets of every partition travel in each record's position; after Open at a
+// position (or a broker restart while running), redeliveries of messages
+// emitted at or before it are dropped and acknowledged, so Conduit sees each
+// message once unless more than maxSpans gaps were open. Without Ordered
+// (shared, keyShared) redeliveries of unacknowledged messages reach Conduit
+// again.
+type CDC struct {
+	readers map[string]*topicReader
+	cfg     CDCConfig
+	msgs    chan delivery
+	acker   *acker
+
+	pumpCtx    context.Context //nolint:containedctx // lifetime of the receive goroutines, ended by Close
+	pumpCancel context.CancelFunc
+	pumpWG     sync.WaitGroup
+
+	mu      sync.Mutex
+	tracker *tracker
+	pending map[msgKey]*pendingAck
+	seq     uint64
+	failure error
+}
+
+type topicReader struct {
+	topic      string
+	consumer   Consumer
+	partitions []string
+	index      map[string]int
+}
+
+type delivery struct {
+	reader *topicReader
+	msg    *danube.ReceivedMessage
+	err    error
+}
+
+type msgKey struct {
+	topic  string // partition topic
+	offset uint64
+}
+
+// pendingAck is an emitted message Conduit has not acknowledged yet; n counts
+// emissions (shared subscriptions may emit a redelivery again).
+type pendingAck struct {
+	id danube.MessageID
+	n  int
+}
+
+var _ Iterator = (*CDC)(nil)
+
+// NewCDC starts reading. resume, when not nil, is the position of the last
+// record Conduit processed.
+func NewCDC(cfg CDCConfig, resume *Position) (*CDC, error) {
+	if len(cfg.Topics) == 0 {
+		return nil, errors.New("cdc iterator: no topics")
+	}
+	cfg.Buffer = max(cfg.Buffer, 1)
+	cfg.AckConcurrency = max(cfg.AckConcurrency, 1)
+
+	c := &CDC{
+		readers: make(map[string]*topicReader, len(cfg.Topics)),
+		cfg:     cfg,
+		msgs:    make(chan delivery, cfg.Buffer),
+		pending: map[msgKey]*pendingAck{},
+	}
+	known := map[string]bool{}
+	for _, tc := range cfg.Topics {
+		parts := tc.Consumer.Partitions()
+		r := &topicReader{topic: tc.Topic, consumer: tc.Consumer, partitions: parts, index: make(map[string]int, len(parts))}
+		for i, p := range parts {
+			r.index[p] = i
+			known[p] = true
+		}
+		c.readers[tc.Topic] = r
+	}
+
+	var emitted map[string]offsetSet
+	if resume != nil {
+		c.seq = resume.Seq
+		emitted = make(map[string]offsetSet, len(resume.Emitted))
+		for topic, set := range resume.Emitted {
+			if known[topic] { // partitions no longer configured are forgotten
+				emitted[topic] = set
+			}
+		}
+	}
+	c.tracker = newTracker(cfg.Ordered, emitted)
+	c.acker = newAcker(cfg.AckConcurrency)
+
+	c.pumpCtx, c.pumpCancel = context.WithCancel(context.Background())
+	for _, r := range c.readers {
+		c.pumpWG.Add(1)
+		go c.pump(r)
+	}
+	return c, nil
+}
+
+// pump moves deliveries of one consumer into the shared queue; the queue's
+// capacity and the consumer's own bounded queue cap memory use.
+func (c *CDC) pump(r *topicReader) {
+	defer c.pumpWG.Done()
+	for {
+		msg, err := r.consumer.Receive(c.pumpCtx)
+		if c.pumpCtx.Err() != nil {
+			return
+		}
+		select {
+		case c.msgs <- delivery{reader: r, msg: msg, err: err}:
+		case <-c.pumpCtx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Next returns the next record, skipping redeliveries.
+func (c *CDC) Next(ctx context.Context) (opencdc.Record, error) {
+	for {
+		if err := c.err(); err != nil {
+			return opencdc.Record{}, err
+		}
+		select {
+		case <-ctx.Done():
+			return opencdc.Record{}, ctx.Err() //nolint:wrapcheck // the caller's own context error
+		case <-c.acker.failed:
+		case d := <-c.msgs:
+			rec, ok, err := c.process(ctx, d)
+			if err != nil {
+				return opencdc.Record{}, err
+			}
+			if ok {
+				return rec, nil
+			}
+		}
+	}
+}
+
+// NextN returns the records that are ready, at least one, at most n.
+func (c *CDC) NextN(ctx context.Context, n int) ([]opencdc.Record, error) {
+	first, err := c.Next(ctx)
+	if err != nil {
+		return nil, err
+	}
+	recs := make([]opencdc.Record, 1, max(1, min(n, cap(c.msgs)+1)))
+	recs[0] = first
+	for len(recs) < n {
+		select {
+		case d := <-c.msgs:
+			rec, ok, err := c.process(ctx, d)
+			if err != nil {
+				return recs, nil // the failure is kept and returned by the next call
+			}
+			if ok {
+				recs = append(recs, rec)
+			}
+		default:
+			return recs, nil
+		}
+	}
+	return recs, nil
+}
+
+// err returns the failure that ends reading, if any.
+func (c *CDC) err() error {
+	c.mu.Lock()
+	err := c.failure
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return c.acker.failure()
+}
+
+// process turns a delivery into a record; ok is false for a dropped
+// redelivery.
+func (c *CDC) process(ctx context.Context, d delivery) (rec opencdc.Record, ok bool, err error) {
+	if d.err != nil {
+		err = c.consumerError(d.reader.topic, d.err)
+		c.mu.Lock()
+		c.failure = err
+		c.mu.Unlock()
+		return opencdc.Record{}, false, err
+	}
+	msg := d.msg
+	part, found := d.reader.index[msg.ID.Topic]
+	if !found {
+		return opencdc.Record{}, false, fmt.Errorf("received a message from %q, which is not a partition of %q",
+			msg.ID.Topic, d.reader.topic)
+	}
+
+	c.mu.Lock()
+	dup, becameLossy := c.tracker.observe(msg.ID)
+	if dup {
+		_, isPending := c.pending[msgKey{msg.ID.Topic, msg.ID.Offset}]
+		c.mu.Unlock()
+		sdk.Logger(ctx).Debug().Str("topic", msg.ID.Topic).Uint64("offset", msg.ID.Offset).
+			Msg("dropping a redelivered message that was already emitted")
+		if isPending {
+			return opencdc.Record{}, false, nil // Conduit's acknowledgement of the first copy covers it
+		}
+		if err := c.acker.enqueue(ctx, ackJob{consumer: d.reader.consumer, id: msg.ID}); err != nil {
+			return opencdc.Record{}, false, err
+		}
+		return opencdc.Record{}, false, nil
+	}
+	c.seq++
+	pos := Position{
+		Version:   PositionVersion,
+		Mode:      ModeCDC,
+		Topic:     d.reader.topic,
+		Partition: part,
+		Offset:    msg.ID.Offset,
+		Seq:       c.seq,
+		Emitted:   c.tracker.snapshot(),
+	}
+	if !c.tracker.lossy(msg.ID.Topic) {
+		key := msgKey{msg.ID.Topic, msg.ID.Offset}
+		if p := c.pending[key]; p != nil {
+			p.n++
+		} else {
+			c.pending[key] = &pendingAck{id: msg.ID, n: 1}
+		}
+	}
+	c.mu.Unlock()
+
+	if becameLossy {
+		sdk.Logger(ctx).Warn().Str("topic", msg.ID.Topic).
+			Msg("topic is NonReliable (its messages carry no offsets): the broker drops messages when the " +
+				"consumer falls behind or is not connected, so messages can be lost; use a reliable topic " +
+				"for at-least-once delivery")
+	}
+	encoded, err := pos.Marshal()
+	if err != nil {
+		return opencdc.Record{}, false, err
+	}
+	rec, restoreErr := toRecord(msg, d.reader.topic, encoded)
+	if restoreErr != nil {
+		sdk.Logger(ctx).Warn().Err(restoreErr).Str("topic", msg.ID.Topic).Uint64("offset", msg.ID.Offset).
+			Msgf("message is marked %s=%s but its payload could not be decoded: passing it through as raw data",
+				FormatAttribute, FormatOpenCDCJSON)
+	}
+	return rec, true, nil
+}
+
+func (c *CDC) consumerError(topic string, err error) error {
+	if errors.Is(err, danube.ErrSubscriptionTaken) {
+		return SubscriptionTakenError(topic, c.cfg.Subscription, c.cfg.ConsumerName, err)
+	}
+	return fmt.Errorf("read %s: %w", topic, err)
+}
+
+// SubscriptionTakenError explains how to recover from an exclusive
+// subscription held by another consumer name.
+func SubscriptionTakenError(topic, subscription, consumer string, err error) error {
+	return fmt.Errorf("topic %s: subscription %q is exclusive and registered to another consumer than %q: "+
+		"set consumerName to the name used before, or remove the subscription with the admin API "+
+		"(Unsubscribe, or delete the pipeline with adminURL set) and start again: %w",
+		topic, subscription, consumer, err)
+}
+
+// Ack acknowledges the record at pos to the broker, asynchronously.
+func (c *CDC) Ack(ctx context.Context, pos opencdc.Position) error {
+	if err := c.acker.failure(); err != nil {
+		return err
+	}
+	p, err := ParsePosition(pos)
+	if err != nil {
+		return err
+	}
+	r := c.readers[p.Topic]
+	if r == nil || p.Partition >= len(r.partitions) {
+		return fmt.Errorf("%w: topic %q partition %d is not read by this source", ErrInvalidPosition, p.Topic, p.Partition)
+	}
+	key := msgKey{r.partitions[p.Partition], p.Offset}
+
+	c.mu.Lock()
+	id := danube.MessageID{Topic: key.topic, Offset: key.offset}
+	if pa := c.pending[key]; pa != nil {
+		id = pa.id
+		if pa.n--; pa.n == 0 {
+			delete(c.pending, key)
+		}
+	}
+	lossy := c.tracker.lossy(key.topic)
+	c.mu.Unlock()
+
+	if lossy {
+		return nil // NonReliable topics have nothing to acknowledge
+	}
+	return c.acker.enqueue(ctx, ackJob{consumer: r.consumer, id: id})
+}
+
+// Close stops the receive goroutines, waits for queued acknowledgements
+// until ctx ends and closes the consumers. It returns the first
+// acknowledgement failure.
+func (c *CDC) Close(ctx context.Context) error {
+	c.pumpCancel()
+	c.pumpWG.Wait()
+	if abandoned := c.acker.close(ctx); abandoned > 0 {
+		sdk.Logger(ctx).Warn().Int("count", abandoned).
+			Msg("acknowledgements still queued when closing were abandoned: the broker redelivers those messages")
+	}
+	errs := []error{c.acker.failure()}
+	for _, r := range c.readers {
+		if err := r.consumer.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close consumer of %s: %w", r.topic, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,37 @@
+// Package iterator turns Danube deliveries into OpenCDC records and back:
+// positions, record mapping, acknowledgement and the iterators that read
+// subscriptions.
+package iterator
+
+import (
+	"context"
+
+	"github.com/conduitio/conduit-commons/opencdc"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+)
+
+// Iterator produces records and takes Conduit's acknowledgements back.
+type Iterator interface {
+	// Next blocks until a record is available or ctx ends (then it returns
+	// ctx's error).
+	Next(ctx context.Context) (opencdc.Record, error)
+	// NextN returns between 1 and n records, blocking only for the first.
+	NextN(ctx context.Context, n int) ([]opencdc.Record, error)
+	// Ack acknowledges the record at pos. It does not wait for the broker;
+	// failures surface from later calls.
+	Ack(ctx context.Context, pos opencdc.Position) error
+	// Close stops reading and waits, bounded by ctx, for pending
+	// acknowledgements.
+	Close(ctx context.Context) error
+}
+
+// Consumer is the part of *danube.Consumer the iterators use.
+type Consumer interface {
+	Receive(ctx context.Context) (*danube.ReceivedMessage, error)
+	Ack(ctx context.Context, id danube.MessageID) error
+	Partitions() []string
+	Close() error
+}
+
+var _ Consumer = (*danube.Consumer)(nil)

@@ -1,0 +1,103 @@
+package iterator
+
+import "github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+
+// tracker remembers which offsets of each partition were emitted so that
+// redeliveries can be recognised, and tells reliable partitions (dense WAL
+// offsets) from NonReliable ones (every offset is 0).
+type tracker struct {
+	dedupe bool // ordered subscription: drop redeliveries
+	parts  map[string]*partitionState
+}
+
+type partitionState struct {
+	emitted  offsetSet
+	reliable bool // a non-zero offset was seen
+	lossy    bool // NonReliable: offsets carry no identity, nothing is tracked
+	// zero is the offset-0 delivery emitted while the partition's kind was
+	// still unknown; it joins emitted once the partition proves reliable.
+	zero *danube.MessageID
+}
+
+func newTracker(dedupe bool, resume map[string]offsetSet) *tracker {
+	t := &tracker{dedupe: dedupe, parts: map[string]*partitionState{}}
+	if dedupe {
+		for topic, set := range resume {
+			// Only reliable partitions are ever written into a position.
+			t.parts[topic] = &partitionState{emitted: set.clone(), reliable: true}
+		}
+	}
+	return t
+}
+
+func (t *tracker) state(topic string) *partitionState {
+	p := t.parts[topic]
+	if p == nil {
+		p = &partitionState{}
+		t.parts[topic] = p
+	}
+	return p
+}
+
+// observe classifies a delivery: dup is a redelivery of an emitted message
+// (ordered subscriptions only); becameLossy is set on the delivery that
+// revealed a NonReliable partition. A delivery that is not a duplicate is
+// recorded as emitted.
+func (t *tracker) observe(id danube.MessageID) (dup, becameLossy bool) {
+	p := t.state(id.Topic)
+	switch {
+	case p.lossy:
+		return false, false
+	case id.Offset == 0 && !p.reliable:
+		if p.zero == nil {
+			p.zero = &id
+			return false, false
+		}
+		if p.zero.ProducerID == id.ProducerID && p.zero.RequestID == id.RequestID {
+			return t.dedupe, false // the same message again
+		}
+		// Two different messages at offset 0: offsets are not assigned.
+		p.lossy, p.zero, p.emitted = true, nil, nil
+		return false, true
+	}
+	if !p.reliable {
+		p.reliable = true
+		if p.zero != nil && t.dedupe {
+			p.emitted = p.emitted.add(0)
+		}
+		p.zero = nil
+	}
+	if !t.dedupe {
+		return false, false
+	}
+	if p.emitted.contains(id.Offset) {
+		return true, false
+	}
+	p.emitted = p.emitted.add(id.Offset)
+	return false, false
+}
+
+// lossy reports whether topic is known to be NonReliable.
+func (t *tracker) lossy(topic string) bool {
+	p := t.parts[topic]
+	return p != nil && p.lossy
+}
+
+// snapshot copies the emitted offsets of every reliable partition, for a
+// position.
+func (t *tracker) snapshot() map[string]offsetSet {
+	if !t.dedupe {
+		return nil
+	}
+	var m map[string]offsetSet
+	for topic, p := range t.parts {
+		if !p.reliable || len(p.emitted) == 0 {
+			continue
+		}
+		if m == nil {
+			m = make(map[string]offsetSet, len(t.parts))
+		}
+		m[topic] = p.emitted.clone()
+	}
+	return m
+}
