@@ -30,6 +30,7 @@ type pending struct {
 	retryAt  time.Time // earliest redelivery while waitingToRetry
 	target   uint64    // consumer the last delivery went to, 0 when none
 	reason   string    // last failure reason
+	key      string    // KeyShared routing key
 }
 
 func (p *pending) retryReady(now time.Time) bool {
@@ -83,6 +84,10 @@ func (s *subscription) sortedWindow() []uint64 {
 // dispatchLocked is one dispatcher pass (handle_poll_and_dispatch, with the
 // heartbeat's ack-timeout check first).
 func (s *subscription) dispatchLocked(heartbeat bool) {
+	if s.typ == subKeyShared {
+		s.dispatchKeySharedLocked(heartbeat)
+		return
+	}
 	now := s.b.cfg.now()
 	if heartbeat && len(s.consumer) > 0 {
 		for _, off := range s.sortedWindow() {
@@ -118,11 +123,6 @@ func (s *subscription) dispatchLocked(heartbeat bool) {
 	}
 	for len(s.window) < s.maxUnacked && s.next < uint64(len(s.t.log)) {
 		msg := s.t.log[s.next]
-		if s.typ == subKeyShared {
-			if !s.keySharedAdmit(msg) {
-				break
-			}
-		}
 		c := s.pick(msg)
 		if c == nil {
 			break
@@ -200,7 +200,7 @@ func (s *subscription) ackLocked(offset uint64) {
 		return
 	}
 	delete(s.window, offset)
-	s.keySharedRelease(p.msg)
+	s.keySharedRelease(offset, p)
 	s.markDone(offset)
 	s.signal()
 }
@@ -256,8 +256,14 @@ func (s *subscription) advanceCursor(off int64) {
 }
 
 // rescheduleInFlight reschedules what the consumer had in flight: everything
-// for the exclusive dispatcher, that consumer's entries for Shared and KeyShared.
+// for the exclusive dispatcher, that consumer's entries for Shared.
 func (s *subscription) rescheduleInFlight(c *consumer) {
+	if s.typ == subKeyShared {
+		// The KeyShared dispatcher only retries its blocked queue; in-flight
+		// messages wait for their ack timeout (or the consumer's eviction).
+		s.signal()
+		return
+	}
 	now := s.b.cfg.now()
 	for _, p := range s.window {
 		if s.exclusiveDispatcher() || p.target == c.id {
@@ -284,7 +290,6 @@ func (s *subscription) resolveExhausted() {
 		case PoisonDrop:
 		}
 		delete(s.window, off)
-		s.keySharedRelease(p.msg)
 		s.markDone(off)
 	}
 }

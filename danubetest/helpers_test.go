@@ -19,6 +19,7 @@ import (
 
 // clients are the raw generated clients for one broker.
 type clients struct {
+	b      *Broker
 	prod   danubepb.ProducerServiceClient
 	cons   danubepb.ConsumerServiceClient
 	disc   danubepb.DiscoveryClient
@@ -58,6 +59,7 @@ func connect(t *testing.T, b *Broker) clients {
 	c := dial(t, b.URL())
 	a := dial(t, b.AdminURL())
 	return clients{
+		b:      b,
 		prod:   danubepb.NewProducerServiceClient(c),
 		cons:   danubepb.NewConsumerServiceClient(c),
 		disc:   danubepb.NewDiscoveryClient(c),
@@ -174,6 +176,7 @@ func (c clients) stream(t *testing.T, id uint64, topic, sub string) *consumerHan
 	}
 	h := &consumerHandle{t: t, c: c, id: id, topic: topic, sub: sub,
 		msgs: make(chan *danubepb.StreamMessage, 1000), ended: make(chan error, 1), cancel: cancel}
+	eventually(t, "the broker to see the stream", func() bool { return c.b.StreamOpen(id) })
 	go func() {
 		for {
 			m, err := st.Recv()

@@ -149,3 +149,12 @@ func (b *Broker) CreateNamespace(name string) {
 	defer b.mu.Unlock()
 	b.namespaces[strings.TrimSpace(name)] = true
 }
+
+// StreamOpen reports whether a consumer has a live ReceiveMessages stream on
+// the broker side (a client's stream call returns before the broker sees it).
+func (b *Broker) StreamOpen(consumerID uint64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := b.consumers[consumerID]
+	return c != nil && c.session != nil
+}
