@@ -2,20 +2,35 @@ package danube
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"time"
 
+	cconfig "github.com/conduitio/conduit-commons/config"
 	"github.com/conduitio/conduit-commons/lang"
 	"github.com/conduitio/conduit-commons/opencdc"
 	sdk "github.com/conduitio/conduit-connector-sdk"
 
 	"github.com/conduitio-labs/conduit-connector-danube/config"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/iterator"
 )
 
+// sourceAckDrainTimeout bounds how long Teardown waits for acknowledgements
+// still on their way to the broker; the rest are redelivered later.
+const sourceAckDrainTimeout = 15 * time.Second
+
+// errSourceNotOpen is returned by reads and acks before Open.
+var errSourceNotOpen = errors.New("danube source is not open")
+
 // Source reads Danube topics through a durable subscription and emits each
-// message as an OpenCDC record.
+// message as an OpenCDC record (at-least-once; see iterator.CDC).
 type Source struct {
 	sdk.UnimplementedSource
 
 	config config.SourceConfig
+	broker iterator.Broker
+	iter   iterator.Iterator
 }
 
 // NewSource returns the source wrapped in the SDK's default middleware. Schema
@@ -36,12 +51,221 @@ func (s *Source) Config() sdk.SourceConfig {
 	return &s.config
 }
 
-// Open subscribes to the configured topics and resumes after pos.
-func (s *Source) Open(context.Context, opencdc.Position) error {
-	return sdk.ErrUnimplemented
+// Open subscribes to the configured topics and resumes after pos, the
+// position of the last record Conduit processed (nil on the first start).
+func (s *Source) Open(ctx context.Context, pos opencdc.Position) error {
+	var resume *iterator.Position
+	if pos != nil {
+		p, err := iterator.ParsePosition(pos)
+		if err != nil {
+			return fmt.Errorf("open at the last position: %w", err)
+		}
+		resume = &p
+	}
+	b, err := connect(&s.config)
+	if err != nil {
+		return err
+	}
+	s.broker = b
+	spec := subscriptionSpec(ctx, &s.config)
+	consumers, err := iterator.Subscribe(ctx, b, spec)
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	s.iter, err = iterator.NewCDC(iterator.CDCConfig{
+		Topics:         consumers,
+		Ordered:        s.config.Ordered(),
+		Buffer:         s.config.ReadBuffer,
+		AckConcurrency: s.config.AckConcurrency,
+		Subscription:   spec.Subscription,
+		ConsumerName:   spec.ConsumerName,
+	}, resume)
+	if err != nil {
+		for _, tc := range consumers {
+			_ = tc.Consumer.Close() //nolint:errcheck // best effort on the error path
+		}
+		return fmt.Errorf("open: %w", err)
+	}
+	sdk.Logger(ctx).Info().Strs("topics", s.config.Topics).Str("subscription", spec.Subscription).
+		Str("consumer", spec.ConsumerName).Str("type", s.config.SubscriptionType).Bool("resuming", resume != nil).
+		Msg("danube source opened")
+	return nil
 }
 
-// Teardown releases the connection; it works without Open.
-func (s *Source) Teardown(context.Context) error {
+// Read returns the next record, blocking until there is one or ctx ends.
+func (s *Source) Read(ctx context.Context) (opencdc.Record, error) {
+	if s.iter == nil {
+		return opencdc.Record{}, errSourceNotOpen
+	}
+	rec, err := s.iter.Next(ctx)
+	if err != nil {
+		return opencdc.Record{}, fmt.Errorf("read: %w", err)
+	}
+	return rec, nil
+}
+
+// ReadN returns between 1 and n records, blocking only until the first.
+func (s *Source) ReadN(ctx context.Context, n int) ([]opencdc.Record, error) {
+	if s.iter == nil {
+		return nil, errSourceNotOpen
+	}
+	recs, err := s.iter.NextN(ctx, n)
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	return recs, nil
+}
+
+// Ack acknowledges the record at pos to the broker without waiting for it.
+func (s *Source) Ack(ctx context.Context, pos opencdc.Position) error {
+	if s.iter == nil {
+		return errSourceNotOpen
+	}
+	if err := s.iter.Ack(ctx, pos); err != nil {
+		return fmt.Errorf("ack: %w", err)
+	}
 	return nil
+}
+
+// Teardown waits (bounded) for pending acknowledgements and disconnects. It
+// works without Open.
+func (s *Source) Teardown(ctx context.Context) error {
+	var errs []error
+	if s.iter != nil {
+		drainCtx, cancel := context.WithTimeout(ctx, sourceAckDrainTimeout)
+		errs = append(errs, s.iter.Close(drainCtx))
+		cancel()
+		s.iter = nil
+	}
+	errs = append(errs, s.broker.Close())
+	s.broker = iterator.Broker{}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("teardown: %w", err)
+	}
+	return nil
+}
+
+// LifecycleOnCreated creates the durable subscription, so that messages
+// published after the pipeline was created and before it first starts are
+// kept for it (a new subscription only sees later messages).
+func (s *Source) LifecycleOnCreated(ctx context.Context, raw cconfig.Config) error {
+	c, err := s.lifecycleConfig(ctx, raw)
+	if err != nil {
+		return fmt.Errorf("create subscription: %w", err)
+	}
+	return createSubscription(ctx, &c)
+}
+
+// LifecycleOnUpdated creates the subscription the new parameters name (new
+// topics or a new subscription name) and reports what the old one leaves.
+func (s *Source) LifecycleOnUpdated(ctx context.Context, rawBefore, rawAfter cconfig.Config) error {
+	after, err := config.ParseSource(ctx, rawAfter)
+	if err != nil {
+		return fmt.Errorf("update subscription: %w", err)
+	}
+	if before, err := config.ParseSource(ctx, rawBefore); err == nil &&
+		before.SubscriptionName(ctx) != after.SubscriptionName(ctx) {
+		sdk.Logger(ctx).Warn().Str("old", before.SubscriptionName(ctx)).Str("new", after.SubscriptionName(ctx)).
+			Strs("topics", before.Topics).
+			Msg("the subscription name changed: the new subscription starts at the topics' end, and the old one " +
+				"stays on the broker (remove it with the admin API's Unsubscribe)")
+	}
+	return createSubscription(ctx, &after)
+}
+
+// LifecycleOnDeleted removes the subscription from every partition when
+// adminURL is set; otherwise it reports what stays on the broker.
+func (s *Source) LifecycleOnDeleted(ctx context.Context, raw cconfig.Config) error {
+	c, err := config.ParseSource(ctx, raw)
+	if err != nil {
+		return fmt.Errorf("delete subscription: %w", err)
+	}
+	sub := c.SubscriptionName(ctx)
+	if c.AdminURL == "" {
+		sdk.Logger(ctx).Warn().Str("subscription", sub).Strs("topics", c.Topics).
+			Msg("adminURL is not set, so the subscription stays on the broker and keeps messages for it: " +
+				"remove it with the admin API's Unsubscribe on each partition")
+		return nil
+	}
+	b, err := connect(&c)
+	if err != nil {
+		return fmt.Errorf("delete subscription: %w", err)
+	}
+	defer b.Close()
+	if err := iterator.Unsubscribe(ctx, b, c.Topics, sub); err != nil {
+		return fmt.Errorf("delete subscription: %w", err)
+	}
+	sdk.Logger(ctx).Info().Str("subscription", sub).Strs("topics", c.Topics).Msg("subscription removed")
+	return nil
+}
+
+// lifecycleConfig returns the configured parameters, or parses raw when the
+// source was not configured (the SDK may call hooks on a fresh instance).
+func (s *Source) lifecycleConfig(ctx context.Context, raw cconfig.Config) (config.SourceConfig, error) {
+	if s.config.URL != "" && len(s.config.Topics) > 0 {
+		return s.config, nil
+	}
+	c, err := config.ParseSource(ctx, raw)
+	if err != nil {
+		return config.SourceConfig{}, fmt.Errorf("parse parameters: %w", err)
+	}
+	return c, nil
+}
+
+// createSubscription subscribes with the configured names and closes again:
+// the broker keeps the subscription and its position.
+func createSubscription(ctx context.Context, c *config.SourceConfig) error {
+	b, err := connect(c)
+	if err != nil {
+		return fmt.Errorf("create subscription: %w", err)
+	}
+	defer b.Close()
+	spec := subscriptionSpec(ctx, c)
+	consumers, err := iterator.Subscribe(ctx, b, spec)
+	if err != nil {
+		return fmt.Errorf("create subscription: %w", err)
+	}
+	for _, tc := range consumers {
+		_ = tc.Consumer.Close() //nolint:errcheck // Close reports nothing useful here
+	}
+	sdk.Logger(ctx).Info().Str("subscription", spec.Subscription).Strs("topics", c.Topics).
+		Msg("subscription ready: messages published from now on are kept for the pipeline")
+	return nil
+}
+
+func subscriptionSpec(ctx context.Context, c *config.SourceConfig) iterator.SubscriptionSpec {
+	return iterator.SubscriptionSpec{
+		Topics:        c.Topics,
+		Subscription:  c.SubscriptionName(ctx),
+		ConsumerName:  c.Consumer(ctx),
+		Type:          c.DanubeSubscriptionType(),
+		KeyFilters:    c.KeyFilters,
+		Buffer:        c.ReadBuffer,
+		MaxUnacked:    c.MaxUnackedMessages,
+		CreateMissing: c.CreateMissingTopics,
+	}
+}
+
+// connect builds the client and, with adminURL, the admin client.
+func connect(c *config.SourceConfig) (iterator.Broker, error) {
+	cfg, err := c.ClientConfig(c.URL)
+	if err != nil {
+		return iterator.Broker{}, fmt.Errorf("connect: %w", err)
+	}
+	client, err := danube.NewClient(cfg)
+	if err != nil {
+		return iterator.Broker{}, fmt.Errorf("connect to %s: %w", c.URL, err)
+	}
+	b := iterator.Broker{Client: client}
+	if c.AdminURL != "" {
+		acfg, err := c.ClientConfig(c.AdminURL)
+		if err == nil {
+			b.Admin, err = danube.NewAdmin(acfg)
+		}
+		if err != nil {
+			_ = client.Close() //nolint:errcheck // the admin error is the one to report
+			return iterator.Broker{}, fmt.Errorf("connect to the admin API at %s: %w", c.AdminURL, err)
+		}
+	}
+	return b, nil
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 
+	cconfig "github.com/conduitio/conduit-commons/config"
 	sdk "github.com/conduitio/conduit-connector-sdk"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
@@ -56,10 +58,12 @@ type SourceConfig struct {
 	// (keyShared only). Messages whose key matches no consumer's filter are
 	// skipped by the broker and never delivered.
 	KeyFilters []string `json:"keyFilters"`
-	// MaxUnackedMessages raises the broker's window of delivered but
+	// MaxUnackedMessages sets the broker's window of delivered but
 	// unacknowledged messages for this subscription on every partition
 	// (1..10000; the broker's default is 10). A larger window gives more
-	// throughput. Needs adminURL. 0 leaves the broker's setting as it is.
+	// throughput. The broker applies it when it creates the subscription (so
+	// set it before the pipeline is first created) or next loads the topic.
+	// Needs adminURL. 0 leaves the broker's setting as it is.
 	MaxUnackedMessages int `json:"maxUnackedMessages" default:"0" validate:"gt=-1"`
 	// ReadBuffer is how many received messages may wait for Conduit to read
 	// them (shared by all topics and partitions). Memory use is bounded by it,
@@ -192,4 +196,49 @@ func (c *SourceConfig) DanubeSubscriptionType() danube.SubscriptionType {
 // partition to this one consumer in publish order.
 func (c *SourceConfig) Ordered() bool {
 	return c.SubscriptionType == SubscriptionExclusive || c.SubscriptionType == SubscriptionFailover
+}
+
+// ParseSource decodes and validates raw source parameters with the defaults
+// from the struct tags. The lifecycle hooks need it: the SDK hands them the
+// raw configuration (LifecycleOnDeleted runs without Configure).
+func ParseSource(ctx context.Context, raw cconfig.Config) (SourceConfig, error) {
+	merged := cconfig.Config{}
+	tagDefaults(reflect.TypeFor[SourceConfig](), "", merged)
+	for k, v := range raw.Sanitize() {
+		merged[k] = v
+	}
+	var c SourceConfig
+	if err := merged.DecodeInto(&c); err != nil {
+		return SourceConfig{}, fmt.Errorf("decode source parameters: %w", err)
+	}
+	if err := c.Validate(ctx); err != nil {
+		return SourceConfig{}, fmt.Errorf("source parameters: %w", err)
+	}
+	return c, nil
+}
+
+// tagDefaults collects the default tags of t's fields under their parameter
+// names (embedded structs share the prefix, nested ones add "name.").
+func tagDefaults(t reflect.Type, prefix string, out cconfig.Config) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		switch {
+		case f.Anonymous && name == "" && ft.Kind() == reflect.Struct:
+			tagDefaults(ft, prefix, out)
+		case ft.Kind() == reflect.Struct && name != "":
+			tagDefaults(ft, prefix+name+".", out)
+		default:
+			if d, ok := f.Tag.Lookup("default"); ok && name != "" {
+				out[prefix+name] = d
+			}
+		}
+	}
 }

@@ -53,6 +53,9 @@ type CDC struct {
 	pumpCancel context.CancelFunc
 	pumpWG     sync.WaitGroup
 
+	closeOnce sync.Once
+	closeErr  error
+
 	mu      sync.Mutex
 	tracker *tracker
 	pending map[msgKey]*pendingAck
@@ -333,8 +336,13 @@ func (c *CDC) Ack(ctx context.Context, pos opencdc.Position) error {
 
 // Close stops the receive goroutines, waits for queued acknowledgements
 // until ctx ends and closes the consumers. It returns the first
-// acknowledgement failure.
+// acknowledgement failure. Later calls return the same result.
 func (c *CDC) Close(ctx context.Context) error {
+	c.closeOnce.Do(func() { c.closeErr = c.close(ctx) })
+	return c.closeErr
+}
+
+func (c *CDC) close(ctx context.Context) error {
 	c.pumpCancel()
 	c.pumpWG.Wait()
 	if abandoned := c.acker.close(ctx); abandoned > 0 {

@@ -1,0 +1,294 @@
+package iterator
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/conduitio/conduit-commons/opencdc"
+	"github.com/matryer/is"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+)
+
+const plain = "/default/t"
+
+func newTestCDC(t *testing.T, ordered bool, resume *Position, topics ...TopicConsumer) *CDC {
+	t.Helper()
+	c, err := NewCDC(CDCConfig{
+		Topics: topics, Ordered: ordered, Buffer: 4, AckConcurrency: 2,
+		Subscription: "sub", ConsumerName: "me",
+	}, resume)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+func next(t *testing.T, c *CDC) opencdc.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rec, err := c.Next(ctx)
+	if err != nil {
+		t.Fatalf("Next: %v", err)
+	}
+	return rec
+}
+
+func positionOf(t *testing.T, rec opencdc.Record) Position {
+	t.Helper()
+	p, err := ParsePosition(rec.Position)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCDC_EmitsRecordsAndAcknowledgesThem(t *testing.T) {
+	is := is.New(t)
+	f := newFakeConsumer(plain)
+	c := newTestCDC(t, true, nil, TopicConsumer{plain, f})
+	for o := range uint64(3) {
+		f.deliver(plain, o+1, "m")
+	}
+
+	var recs []opencdc.Record
+	for range 3 {
+		recs = append(recs, next(t, c))
+	}
+	for i, rec := range recs {
+		p := positionOf(t, rec)
+		is.Equal(p.Offset, uint64(i+1))
+		is.Equal(p.Seq, uint64(i+1))
+		is.Equal(p.Topic, plain)
+		is.NoErr(c.Ack(context.Background(), rec.Position))
+	}
+	is.NoErr(c.Close(context.Background())) // waits for the queued acknowledgements
+	got := f.ackedOffsets()
+	slices.Sort(got)
+	is.Equal(got, []uint64{1, 2, 3})
+}
+
+func TestCDC_AckDoesNotBlockReading(t *testing.T) {
+	is := is.New(t)
+	f := newFakeConsumer(plain)
+	f.ackGate = make(chan struct{})
+	c := newTestCDC(t, true, nil, TopicConsumer{plain, f})
+	for o := range uint64(6) {
+		f.deliver(plain, o+1, "m")
+	}
+	// Two workers are stuck in the broker call and two more acks wait in the
+	// queue; reading goes on regardless.
+	for range 4 {
+		is.NoErr(c.Ack(context.Background(), next(t, c).Position))
+	}
+	is.Equal(positionOf(t, next(t, c)).Offset, uint64(5))
+	close(f.ackGate)
+	is.NoErr(c.Close(context.Background()))
+	is.Equal(len(f.ackedOffsets()), 4)
+}
+
+func TestCDC_DropsAndAcknowledgesRedeliveriesAtOrBeforeResume(t *testing.T) {
+	is := is.New(t)
+	f := newFakeConsumer(partA, partB)
+	resume := &Position{
+		Version: PositionVersion, Mode: ModeCDC, Topic: "/default/t", Partition: 1, Offset: 5, Seq: 20,
+		Emitted: map[string]offsetSet{partA: {{0, 8}}, partB: {{0, 5}}},
+	}
+	c := newTestCDC(t, true, resume, TopicConsumer{"/default/t", f})
+	f.deliver(partB, 4, "old")
+	f.deliver(partA, 8, "old")
+	f.deliver(partB, 5, "old")
+	f.deliver(partB, 6, "new")
+
+	rec := next(t, c)
+	p := positionOf(t, rec)
+	is.Equal(p.Partition, 1)
+	is.Equal(p.Offset, uint64(6))
+	is.Equal(p.Seq, uint64(21)) // counting on from the resume position
+	is.Equal(p.Emitted, map[string]offsetSet{partA: {{0, 8}}, partB: {{0, 6}}})
+	is.NoErr(c.Close(context.Background()))
+	got := f.ackedOffsets()
+	slices.Sort(got)
+	is.Equal(got, []uint64{4, 5, 8}) // dropped, and acknowledged so the window does not clog
+}
+
+func TestCDC_RedeliveryOfAnUnacknowledgedRecordWaitsForConduit(t *testing.T) {
+	is := is.New(t)
+	f := newFakeConsumer(plain)
+	c := newTestCDC(t, true, nil, TopicConsumer{plain, f})
+	f.deliver(plain, 1, "first")
+	first := next(t, c)
+	f.deliver(plain, 1, "first") // redelivered before Conduit acknowledged it
+	f.deliver(plain, 2, "second")
+	is.Equal(positionOf(t, next(t, c)).Offset, uint64(2))
+	is.NoErr(c.Close(context.Background()))
+	// Acknowledging the copy to the broker now could lose the message if
+	// Conduit never acknowledges the first one.
+	is.Equal(f.ackedOffsets(), nil)
+	_ = first
+}
+
+func TestCDC_SharedSubscriptionEmitsRedeliveries(t *testing.T) {
+	is := is.New(t)
+	f := newFakeConsumer(plain)
+	resume := &Position{Version: PositionVersion, Mode: ModeCDC, Topic: plain, Offset: 3, Seq: 3}
+	c := newTestCDC(t, false, resume, TopicConsumer{plain, f})
+	f.deliver(plain, 3, "again")
+	f.deliver(plain, 3, "again")
+	a, b := next(t, c), next(t, c)
+	is.True(string(a.Position) != string(b.Position)) // unique positions for the same offset
+	is.NoErr(c.Ack(context.Background(), a.Position))
+	is.NoErr(c.Ack(context.Background(), b.Position))
+	is.NoErr(c.Close(context.Background()))
+	is.Equal(f.ackedOffsets(), []uint64{3, 3})
+}
+
+func TestCDC_AckFailureSurfacesFromReadAckAndClose(t *testing.T) {
+	is := is.New(t)
+	f := newFakeConsumer(plain)
+	f.ackErr = errors.New("INTERNAL: subscription not found")
+	c := newTestCDC(t, true, nil, TopicConsumer{plain, f})
+	f.deliver(plain, 1, "m")
+	is.NoErr(c.Ack(context.Background(), next(t, c).Position))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := c.Next(ctx) // nothing to read: returns as soon as the failure is known
+	is.True(err != nil && strings.Contains(err.Error(), "subscription not found"))
+	is.True(!errors.Is(err, context.DeadlineExceeded))
+	err = c.Ack(ctx, opencdc.Position(`{}`))
+	is.True(err != nil && strings.Contains(err.Error(), "subscription not found"))
+	err = c.Close(context.Background())
+	is.True(err != nil && strings.Contains(err.Error(), "subscription not found"))
+}
+
+func TestCDC_ExclusiveConflictTellsWhatToDo(t *testing.T) {
+	is := is.New(t)
+	f := newFakeConsumer(plain)
+	c := newTestCDC(t, true, nil, TopicConsumer{plain, f})
+	f.failures <- danube.ErrSubscriptionTaken
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := c.Next(ctx)
+	is.True(errors.Is(err, danube.ErrSubscriptionTaken))
+	is.True(strings.Contains(err.Error(), "set consumerName to the name used before"))
+	_, again := c.Next(ctx)
+	is.Equal(again, err) // the consumer is gone for good
+}
+
+func TestCDC_NextReturnsContextError(t *testing.T) {
+	is := is.New(t)
+	c := newTestCDC(t, true, nil, TopicConsumer{plain, newFakeConsumer(plain)})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	_, err := c.Next(ctx)
+	is.True(errors.Is(err, context.DeadlineExceeded))
+	recs, err := c.NextN(ctx, 5)
+	is.True(errors.Is(err, context.DeadlineExceeded))
+	is.Equal(recs, nil)
+}
+
+func TestCDC_NextNReturnsWhatIsReadyWithoutWaiting(t *testing.T) {
+	is := is.New(t)
+	f := newFakeConsumer(plain)
+	c := newTestCDC(t, true, nil, TopicConsumer{plain, f})
+	f.deliver(plain, 1, "m")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	recs, err := c.NextN(ctx, 10)
+	is.NoErr(err)
+	is.True(len(recs) >= 1)
+
+	for o := range uint64(3) {
+		f.deliver(plain, o+2, "m")
+	}
+	got := len(recs)
+	for got < 4 {
+		recs, err = c.NextN(ctx, 2)
+		is.NoErr(err)
+		is.True(len(recs) >= 1 && len(recs) <= 2)
+		got += len(recs)
+	}
+	is.Equal(got, 4)
+}
+
+func TestCDC_ReadsSeveralTopics(t *testing.T) {
+	is := is.New(t)
+	orders, users := newFakeConsumer("/default/orders-part-0", "/default/orders-part-1"), newFakeConsumer("/default/users")
+	c := newTestCDC(t, true, nil, TopicConsumer{"/default/orders", orders}, TopicConsumer{"/default/users", users})
+	orders.deliver("/default/orders-part-1", 7, "o")
+	users.deliver("/default/users", 3, "u")
+
+	seen := map[string]Position{}
+	for range 2 {
+		rec := next(t, c)
+		seen[rec.Metadata["opencdc.collection"]] = positionOf(t, rec)
+	}
+	is.Equal(seen["/default/orders"].Partition, 1)
+	is.Equal(seen["/default/orders"].Offset, uint64(7))
+	is.Equal(seen["/default/users"].Offset, uint64(3))
+	is.NoErr(c.Ack(context.Background(), mustMarshal(t, seen["/default/orders"])))
+	is.NoErr(c.Ack(context.Background(), mustMarshal(t, seen["/default/users"])))
+	is.NoErr(c.Close(context.Background()))
+	is.Equal(orders.ackedOffsets(), []uint64{7})
+	is.Equal(users.ackedOffsets(), []uint64{3})
+}
+
+func TestCDC_NonReliableTopicIsReadWithoutDropsOrAcks(t *testing.T) {
+	is := is.New(t)
+	f := newFakeConsumer(plain)
+	c := newTestCDC(t, true, nil, TopicConsumer{plain, f})
+	for i := range uint64(4) {
+		f.deliveries <- &danube.ReceivedMessage{ID: danube.MessageID{Topic: plain, ProducerID: 1, RequestID: i}}
+	}
+	positions := map[string]bool{}
+	for range 4 {
+		rec := next(t, c)
+		positions[string(rec.Position)] = true
+		is.NoErr(c.Ack(context.Background(), rec.Position))
+	}
+	is.Equal(len(positions), 4)
+	is.NoErr(c.Close(context.Background()))
+	is.True(len(f.ackedOffsets()) <= 1) // only the first, before the topic's kind was known
+}
+
+func TestCDC_CloseDoesNotWaitForeverForAcknowledgements(t *testing.T) {
+	is := is.New(t)
+	f := newFakeConsumer(plain)
+	f.ackGate = make(chan struct{}) // the broker never answers
+	c := newTestCDC(t, true, nil, TopicConsumer{plain, f})
+	f.deliver(plain, 1, "m")
+	is.NoErr(c.Ack(context.Background(), next(t, c).Position))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	is.NoErr(c.Close(ctx)) // abandoned acknowledgements are redelivered, not lost
+	f.mu.Lock()
+	is.True(f.closed)
+	f.mu.Unlock()
+}
+
+func TestCDC_AckRejectsForeignPositions(t *testing.T) {
+	is := is.New(t)
+	c := newTestCDC(t, true, nil, TopicConsumer{plain, newFakeConsumer(plain)})
+	err := c.Ack(context.Background(), mustMarshal(t, Position{Version: 1, Mode: ModeCDC, Topic: "/default/other"}))
+	is.True(errors.Is(err, ErrInvalidPosition))
+	err = c.Ack(context.Background(), mustMarshal(t, Position{Version: 1, Mode: ModeCDC, Topic: plain, Partition: 3}))
+	is.True(errors.Is(err, ErrInvalidPosition))
+	err = c.Ack(context.Background(), opencdc.Position("garbage"))
+	is.True(errors.Is(err, ErrInvalidPosition))
+}
+
+func mustMarshal(t *testing.T, p Position) opencdc.Position {
+	t.Helper()
+	b, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -1,0 +1,153 @@
+package iterator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+)
+
+// SubscriptionSpec describes the durable subscription a source reads through.
+type SubscriptionSpec struct {
+	Topics       []string
+	Subscription string
+	ConsumerName string
+	Type         danube.SubscriptionType
+	KeyFilters   []string
+	// Buffer is the client's receive queue per topic.
+	Buffer int
+	// MaxUnacked, when positive, is stored as the subscription's window on
+	// every partition before subscribing (needs Admin).
+	MaxUnacked int
+	// CreateMissing creates a missing topic as a reliable plain topic.
+	CreateMissing bool
+}
+
+// Broker is what the subscription calls use; Admin is nil without adminURL.
+type Broker struct {
+	Client *danube.Client
+	Admin  *danube.Admin
+}
+
+// Subscribe prepares every topic (creating it when allowed, setting the
+// window) and subscribes to it. On error nothing stays open.
+func Subscribe(ctx context.Context, b Broker, spec SubscriptionSpec) ([]TopicConsumer, error) {
+	var out []TopicConsumer
+	closeAll := func() {
+		for _, tc := range out {
+			_ = tc.Consumer.Close() //nolint:errcheck // best effort on the error path
+		}
+	}
+	for _, topic := range spec.Topics {
+		partitions, err := Prepare(ctx, b, spec, topic)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		co, err := b.Client.Subscribe(ctx, danube.ConsumerOptions{
+			Topic: topic, Name: spec.ConsumerName, Subscription: spec.Subscription,
+			Type: spec.Type, KeyFilters: spec.KeyFilters, Buffer: spec.Buffer,
+		})
+		if err != nil {
+			closeAll()
+			if errors.Is(err, danube.ErrSubscriptionTaken) {
+				return nil, SubscriptionTakenError(topic, spec.Subscription, spec.ConsumerName, err)
+			}
+			return nil, fmt.Errorf("subscribe to %s: %w", topic, err)
+		}
+		if got := co.Partitions(); len(got) != len(partitions) {
+			_ = co.Close() //nolint:errcheck // best effort on the error path
+			closeAll()
+			return nil, fmt.Errorf("topic %s changed while subscribing (%d partitions, then %d): try again",
+				topic, len(partitions), len(got))
+		}
+		out = append(out, TopicConsumer{Topic: topic, Consumer: co})
+	}
+	return out, nil
+}
+
+// Prepare makes sure topic exists (creating it when spec allows) and stores
+// the subscription's window on each partition. It returns the partitions.
+func Prepare(ctx context.Context, b Broker, spec SubscriptionSpec, topic string) ([]string, error) {
+	partitions, err := b.Client.Partitions(ctx, topic)
+	if errors.Is(err, danube.ErrTopicNotFound) && spec.CreateMissing {
+		if err := createTopic(ctx, b, topic, spec.ConsumerName); err != nil {
+			return nil, err
+		}
+		partitions, err = b.Client.Partitions(ctx, topic)
+	}
+	if errors.Is(err, danube.ErrTopicNotFound) {
+		return nil, fmt.Errorf("topic %s does not exist: create it (or set createMissingTopics to true): %w", topic, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find the partitions of %s: %w", topic, err)
+	}
+	if spec.MaxUnacked > 0 && b.Admin != nil {
+		// The broker applies the window when it creates the subscription's
+		// dispatcher, so it is stored before subscribing.
+		for _, p := range partitions {
+			if err := b.Admin.SetMaxUnacked(ctx, p, spec.Subscription, spec.MaxUnacked); err != nil {
+				return nil, fmt.Errorf("maxUnackedMessages: %w", err)
+			}
+		}
+	}
+	return partitions, nil
+}
+
+// createTopic creates topic as a reliable plain topic: through the admin API
+// when available, otherwise by registering a producer, which is how the
+// broker auto-creates topics.
+func createTopic(ctx context.Context, b Broker, topic, consumerName string) error {
+	if b.Admin != nil {
+		err := b.Admin.CreateTopic(ctx, topic, danube.Reliable)
+		if err == nil || errors.Is(err, danube.ErrAlreadyExists) {
+			return nil
+		}
+		return fmt.Errorf("create missing topic %s: %w", topic, err)
+	}
+	p, err := b.Client.NewProducer(ctx, danube.ProducerOptions{
+		Topic: topic, Name: consumerName + "-topic-creator", Dispatch: danube.Reliable,
+	})
+	if err != nil {
+		return fmt.Errorf("create missing topic %s: %w", topic, err)
+	}
+	if err := p.Close(ctx); err != nil {
+		return fmt.Errorf("create missing topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Unsubscribe removes the subscription from every partition of every topic
+// through the admin API. Topics that no longer exist are skipped.
+func Unsubscribe(ctx context.Context, b Broker, topics []string, subscription string) error {
+	var errs []error
+	for _, topic := range topics {
+		partitions, err := b.Client.Partitions(ctx, topic)
+		if errors.Is(err, danube.ErrTopicNotFound) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("find the partitions of %s: %w", topic, err))
+			continue
+		}
+		for _, p := range partitions {
+			if err := b.Admin.Unsubscribe(ctx, p, subscription); err != nil && !errors.Is(err, danube.ErrTopicNotFound) {
+				errs = append(errs, fmt.Errorf("remove subscription %q from %s: %w", subscription, p, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close closes the clients that are set.
+func (b Broker) Close() error {
+	var errs []error
+	if b.Admin != nil {
+		errs = append(errs, b.Admin.Close())
+	}
+	if b.Client != nil {
+		errs = append(errs, b.Client.Close())
+	}
+	return errors.Join(errs...)
+}
