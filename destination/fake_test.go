@@ -25,9 +25,10 @@ type fakeProducer struct {
 	// inline completes sends before SendAsync returns.
 	inline bool
 
-	mu     sync.Mutex
-	sent   []danube.Message
-	closed bool
+	mu      sync.Mutex
+	sent    []danube.Message
+	flushes int
+	closed  bool
 }
 
 func (p *fakeProducer) SendAsync(ctx context.Context, msg danube.Message, done func(error)) error {
@@ -48,6 +49,13 @@ func (p *fakeProducer) SendAsync(ctx context.Context, msg danube.Message, done f
 		return nil
 	}
 	go done(err)
+	return nil
+}
+
+func (p *fakeProducer) Flush(context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.flushes++
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 // Producer is the part of *danube.Producer the writer needs.
 type Producer interface {
 	SendAsync(ctx context.Context, msg danube.Message, done func(error)) error
+	Flush(ctx context.Context) error
 	Close(ctx context.Context) error
 }
 
@@ -46,6 +47,20 @@ func (ps *producers) get(ctx context.Context, topic string) (Producer, error) {
 	}
 	ps.byName[topic] = p
 	return p, nil
+}
+
+// flushAll waits for every producer's accepted sends; afterwards ordering
+// lanes closed by a failed send accept messages again.
+func (ps *producers) flushAll(ctx context.Context) error {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var errs []error
+	for topic, p := range ps.byName {
+		if err := p.Flush(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("flush the producer of %q: %w", topic, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // closeAll waits for each producer's in-flight sends (bounded by ctx) and

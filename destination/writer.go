@@ -70,7 +70,14 @@ func (w *Writer) Write(ctx context.Context, records []opencdc.Record) (int, erro
 	if n == len(records) {
 		return n, nil
 	}
-	return n, &RecordError{Index: n, Position: records[n].Position, Err: b.errs[n]}
+	err := error(&RecordError{Index: n, Position: records[n].Position, Err: b.errs[n]})
+	// A failed send closes its ordering lane so later messages cannot overtake
+	// it; Conduit resends the failed records, so open the lanes again. Every
+	// send has completed, so this does not wait.
+	if ferr := w.producers.flushAll(ctx); ferr != nil {
+		err = errors.Join(err, ferr)
+	}
+	return n, err
 }
 
 // send hands record i to its topic's producer; the outcome arrives in b.

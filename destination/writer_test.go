@@ -92,6 +92,7 @@ func TestWrite_StopsHandingOutRecordsAfterKnownFailure(t *testing.T) {
 	is.Equal(n, 2)
 	is.True(errors.Is(err, boom))
 	is.Equal(b.producer("/default/t").sentKeys(), []string{"k0", "k1", "k2"})
+	is.Equal(b.producer("/default/t").flushes, 1) // lanes closed by the failure are reopened
 }
 
 func TestWrite_RefusedHandOverNamesRecord(t *testing.T) {
@@ -187,6 +188,8 @@ func (slowProducer) SendAsync(ctx context.Context, _ danube.Message, done func(e
 	}()
 	return nil
 }
+
+func (slowProducer) Flush(context.Context) error { return nil }
 
 func (slowProducer) Close(context.Context) error { return nil }
 
