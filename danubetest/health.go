@@ -3,6 +3,9 @@ package danubetest
 import (
 	"context"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 
@@ -23,6 +26,8 @@ func (s healthService) HealthCheck(_ context.Context, req *danubepb.HealthCheckR
 	case danubepb.HealthCheckRequest_Consumer:
 		c := b.consumers[req.GetId()]
 		ok = c != nil && c.active
+	default:
+		return nil, status.Error(codes.InvalidArgument, "Invalid client type")
 	}
 	if ok {
 		return &danubepb.HealthCheckResponse{Status: danubepb.HealthCheckResponse_OK}, nil
