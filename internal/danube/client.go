@@ -138,7 +138,7 @@ func newClient(cfg Config) (*Client, error) {
 // parseServiceURL accepts only http(s)://host:port and returns the dial target.
 func parseServiceURL(raw string) (target, scheme string, err error) {
 	u, perr := url.Parse(raw)
-	if perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Port() == "" ||
+	if perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.Port() == "" ||
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
 		return "", "", fmt.Errorf("danube: broker URL %q is not valid: it must look like http://host:port "+
 			"or https://host:port (e.g. http://127.0.0.1:6650)", raw)
@@ -286,6 +286,16 @@ func (c *Client) callCtx(ctx context.Context) (context.Context, context.CancelFu
 		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, c.callTimeout)
+}
+
+// usable fails once the client is closed.
+func (c *Client) usable(what string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return fmt.Errorf("%s: %w", what, ErrClosed)
+	}
+	return nil
 }
 
 func (c *Client) track(o closer) error {

@@ -123,6 +123,9 @@ func (c *Client) Subscribe(ctx context.Context, opts ConsumerOptions) (*Consumer
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
+	if err := c.usable(fmt.Sprintf("subscribe %q", opts.Subscription)); err != nil {
+		return nil, err
+	}
 	if opts.Buffer == 0 {
 		opts.Buffer = defaultBuffer
 	}

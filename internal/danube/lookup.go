@@ -82,6 +82,9 @@ func (c *Client) Partitions(ctx context.Context, topic string) ([]string, error)
 	if err := ValidateTopic(topic); err != nil {
 		return nil, err
 	}
+	if err := c.usable(fmt.Sprintf("list partitions of topic %q", topic)); err != nil {
+		return nil, err
+	}
 	var names []string
 	err := retry(ctx, c.retry, nil, func(ctx context.Context) error {
 		cctx, cancel := c.callCtx(ctx)

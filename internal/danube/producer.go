@@ -113,6 +113,9 @@ func (c *Client) NewProducer(ctx context.Context, opts ProducerOptions) (*Produc
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
+	if err := c.usable(fmt.Sprintf("producer %q", opts.Name)); err != nil {
+		return nil, err
+	}
 	if opts.MaxInFlight == 0 {
 		opts.MaxInFlight = defaultMaxInFlight
 	}
