@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
 )
@@ -54,12 +55,39 @@ func newAcker(workers int) *acker {
 func (a *acker) work() {
 	defer a.wg.Done()
 	for j := range a.jobs {
-		if err := j.consumer.Ack(a.ctx, j.id); err != nil {
+		if err := a.ack(j); err != nil {
 			if a.ctx.Err() != nil {
 				continue // abandoned at close; the broker redelivers it
 			}
 			a.fail(fmt.Errorf("acknowledge %s offset %d: %w", j.id.Topic, j.id.Offset, err))
 		}
+	}
+}
+
+// Retries of an acknowledgement the client gave up on. The client already
+// retries transient errors; this covers the broker's "subscription not found"
+// right after a restart, until the consumer has subscribed again.
+const (
+	ackAttempts     = 6
+	ackRetryBackoff = 100 * time.Millisecond
+	ackRetryMax     = 2 * time.Second
+)
+
+func (a *acker) ack(j ackJob) error {
+	backoff := ackRetryBackoff
+	for attempt := 1; ; attempt++ {
+		err := j.consumer.Ack(a.ctx, j.id)
+		if err == nil || attempt == ackAttempts || errors.Is(err, danube.ErrClosed) {
+			return err //nolint:wrapcheck // wrapped by work
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-a.ctx.Done():
+			t.Stop()
+			return err //nolint:wrapcheck // wrapped by work
+		}
+		backoff = min(2*backoff, ackRetryMax)
 	}
 }
 

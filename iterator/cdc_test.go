@@ -168,6 +168,18 @@ func TestCDC_AckFailureSurfacesFromReadAckAndClose(t *testing.T) {
 	is.True(err != nil && strings.Contains(err.Error(), "subscription not found"))
 }
 
+func TestCDC_AckRetriesUntilTheBrokerKnowsTheSubscriptionAgain(t *testing.T) {
+	is := is.New(t)
+	f := newFakeConsumer(plain)
+	f.ackErr = errors.New("INTERNAL: Error acknowledging message: Subscription not found")
+	f.ackFails = 2
+	c := newTestCDC(t, true, nil, TopicConsumer{plain, f})
+	f.deliver(plain, 1, "m")
+	is.NoErr(c.Ack(context.Background(), next(t, c).Position))
+	is.NoErr(c.Close(context.Background()))
+	is.Equal(f.ackedOffsets(), []uint64{1})
+}
+
 func TestCDC_ExclusiveConflictTellsWhatToDo(t *testing.T) {
 	is := is.New(t)
 	f := newFakeConsumer(plain)

@@ -15,9 +15,11 @@ type fakeConsumer struct {
 	acks       chan danube.MessageID // every acknowledgement, in call order
 	ackGate    chan struct{}         // when set, Ack waits for it (or ctx)
 	ackErr     error
+	ackFails   int // the first ackFails calls fail with ackErr
 
-	mu     sync.Mutex
-	closed bool
+	mu       sync.Mutex
+	closed   bool
+	ackCalls int
 }
 
 func newFakeConsumer(parts ...string) *fakeConsumer {
@@ -48,7 +50,11 @@ func (f *fakeConsumer) Ack(ctx context.Context, id danube.MessageID) error {
 			return ctx.Err()
 		}
 	}
-	if f.ackErr != nil {
+	f.mu.Lock()
+	fail := f.ackErr != nil && (f.ackFails == 0 || f.ackCalls < f.ackFails)
+	f.ackCalls++
+	f.mu.Unlock()
+	if fail {
 		return f.ackErr
 	}
 	f.acks <- id
