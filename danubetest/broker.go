@@ -38,7 +38,11 @@ type Broker struct {
 
 	faults faults // own lock
 
-	// srvMu guards the listeners and servers; never taken while mu is held.
+	// url and adminURL are fixed once the first Start bound the ports.
+	url, adminURL string
+
+	// srvMu guards the listeners and servers; never taken while mu is held,
+	// nor by RPC handlers (Stop waits for them while holding it).
 	srvMu                 sync.Mutex
 	clientAddr, adminAddr string
 	clientSrv, adminSrv   *grpc.Server
@@ -79,6 +83,7 @@ func New(opts ...Option) (*Broker, error) {
 	if err := b.Start(); err != nil {
 		return nil, err
 	}
+	b.url, b.adminURL = b.scheme()+b.clientAddr, b.scheme()+b.adminAddr
 	return b, nil
 }
 
@@ -94,18 +99,10 @@ func (b *Broker) scheme() string {
 }
 
 // URL is the client service URL, e.g. "http://127.0.0.1:6650".
-func (b *Broker) URL() string {
-	b.srvMu.Lock()
-	defer b.srvMu.Unlock()
-	return b.scheme() + b.clientAddr
-}
+func (b *Broker) URL() string { return b.url }
 
 // AdminURL is the admin API URL (a separate listener, like the broker's 50051).
-func (b *Broker) AdminURL() string {
-	b.srvMu.Lock()
-	defer b.srvMu.Unlock()
-	return b.scheme() + b.adminAddr
-}
+func (b *Broker) AdminURL() string { return b.adminURL }
 
 // Start brings the listeners up again after Stop, on the same ports, with the
 // state kept. Starting a running broker is a no-op.

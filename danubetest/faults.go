@@ -16,6 +16,30 @@ type faults struct {
 	failN  map[string]int
 	failC  map[string]codes.Code
 	delays map[string]time.Duration
+	// waiting counts calls sleeping in Delay, for tests that need a call in flight.
+	waiting map[string]int
+}
+
+func (f *faults) enter(method string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.waiting == nil {
+		f.waiting = map[string]int{}
+	}
+	f.waiting[method]++
+}
+
+func (f *faults) leave(method string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.waiting[method]--
+}
+
+// faultsPending reports whether a call of method is sleeping in its Delay.
+func (b *Broker) faultsPending(method string) bool {
+	b.faults.mu.Lock()
+	defer b.faults.mu.Unlock()
+	return b.faults.waiting[method] > 0
 }
 
 // FailNext makes the next n calls of method fail with code. method is the
@@ -65,6 +89,8 @@ func (f *faults) take(method string) (time.Duration, error) {
 func (b *Broker) applyFaults(ctx context.Context, method string) error {
 	d, err := b.faults.take(method)
 	if d > 0 {
+		b.faults.enter(method)
+		defer b.faults.leave(method)
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {

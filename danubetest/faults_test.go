@@ -89,3 +89,21 @@ func TestStopStartKeepsState(t *testing.T) {
 	is.Equal(string(m.GetPayload()), "b")
 	is.Equal(m.GetMsgId().GetTopicOffset(), uint64(1))
 }
+
+func TestStopWithCallsInFlight(t *testing.T) {
+	is := is.New(t)
+	b := newBroker(t)
+	c := connect(t, b)
+	c.producer(t, "/default/inflight", "p", true)
+	const lookup = "/danube.Discovery/TopicLookup"
+	b.Delay(lookup, 50*time.Millisecond)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.disc.TopicLookup(ctxT(t), &danubepb.TopicLookupRequest{Topic: "/default/inflight"})
+		done <- err
+	}()
+	eventually(t, "the lookup to reach the broker", func() bool { return b.faultsPending(lookup) })
+	b.Stop() // must not wait on a handler that needs the broker
+	is.True(<-done != nil)
+	is.NoErr(b.Start())
+}

@@ -50,7 +50,7 @@ func TestRestartResumesAfterCursor(t *testing.T) {
 	is.NoErr(b.Restart(RestartOptions{}))
 	c = connect(t, b)
 	p = c.producer(t, "/default/rc", "p", true) // re-create after restart
-	p.send("3")                                  // published before the subscription is loaded again
+	p.send("3")                                 // published before the subscription is loaded again
 	back := c.consume(t, "/default/rc", "s", "c", exclusive)
 	for _, want := range []uint64{2, 3} {
 		m := back.next()
