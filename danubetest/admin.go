@@ -43,8 +43,8 @@ func (s namespaceAdmin) CreateNamespace(_ context.Context, req *adminpb.Namespac
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
 	if s.b.namespaces[req.GetName()] {
-		return nil, status.Error(codes.NotFound, fmt.Sprintf(
-			"Unable to create the namespace %s due to Namespace %s already exists.", req.GetName(), req.GetName()))
+		return nil, status.Errorf(codes.NotFound,
+			"Unable to create the namespace %s due to Namespace %s already exists.", req.GetName(), req.GetName())
 	}
 	s.b.namespaces[req.GetName()] = true
 	return &adminpb.NamespaceResponse{Success: true}, nil
@@ -57,7 +57,7 @@ func (s namespaceAdmin) DeleteNamespace(_ context.Context, req *adminpb.Namespac
 	defer b.mu.Unlock()
 	name := req.GetName()
 	fail := func(reason string) error {
-		return status.Error(codes.NotFound, fmt.Sprintf("Unable to delete the namespace %s due to %s", name, reason))
+		return status.Errorf(codes.NotFound, "Unable to delete the namespace %s due to %s", name, reason)
 	}
 	if !b.namespaces[name] {
 		return nil, fail(fmt.Sprintf("Namespace %s does not exists.", name))
@@ -78,7 +78,7 @@ func adminReliable(ds adminpb.DispatchStrategy) (bool, error) {
 	case adminpb.DispatchStrategy_NonReliable:
 		return false, nil
 	default:
-		return false, status.Error(codes.InvalidArgument, "invalid dispatch_strategy value")
+		return false, status.Errorf(codes.InvalidArgument, "invalid dispatch_strategy value")
 	}
 }
 
@@ -120,8 +120,7 @@ func (b *Broker) adminCreateTopicLocked(name string, reliable bool, subject *str
 		err = b.assignSchemaLocked(t, *subject)
 	}
 	if err != nil {
-		return status.Error(codes.NotFound, fmt.Sprintf(
-			"Unable to create the topic %s due to %s", name, status.Convert(err).Message()))
+		return status.Errorf(codes.NotFound, "Unable to create the topic %s due to %s", name, status.Convert(err).Message())
 	}
 	return nil
 }
@@ -133,8 +132,7 @@ func (s topicAdmin) DeleteTopic(_ context.Context, req *adminpb.TopicRequest) (*
 	defer b.mu.Unlock()
 	t := b.topics[req.GetName()]
 	if t == nil {
-		return nil, status.Error(codes.NotFound, fmt.Sprintf(
-			"Unable to delete the topic %s due to Unable to find topic: %s", req.GetName(), req.GetName()))
+		return nil, status.Errorf(codes.NotFound, "Unable to delete the topic %s due to Unable to find topic: %s", req.GetName(), req.GetName())
 	}
 	b.deleteTopicLocked(t)
 	return &adminpb.TopicResponse{Success: true}, nil
@@ -153,9 +151,8 @@ func (s topicAdmin) Unsubscribe(_ context.Context, req *adminpb.SubscriptionRequ
 	defer b.mu.Unlock()
 	t := b.topics[req.GetTopic()]
 	if t == nil {
-		return nil, status.Error(codes.NotFound, fmt.Sprintf(
-			"Unable to unsubscribe the subscription %s due to error: Unable to find the topic: %s",
-			req.GetSubscription(), req.GetTopic()))
+		return nil, status.Errorf(codes.NotFound, "Unable to unsubscribe the subscription %s due to error: Unable to find the topic: %s",
+			req.GetSubscription(), req.GetTopic())
 	}
 	if sub := t.subs[req.GetSubscription()]; sub != nil {
 		b.removeSubscriptionLocked(sub)
@@ -196,14 +193,13 @@ func (s topicAdmin) DescribeTopic(_ context.Context, req *adminpb.DescribeTopicR
 func (s topicAdmin) SetSubscriptionFailurePolicy(_ context.Context, req *adminpb.SetSubscriptionFailurePolicyRequest) (*adminpb.SubscriptionResponse, error) {
 	fp := req.GetFailurePolicy()
 	if fp == nil {
-		return nil, status.Error(codes.InvalidArgument, "failure_policy must be provided")
+		return nil, status.Errorf(codes.InvalidArgument, "failure_policy must be provided")
 	}
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if t := b.topics[req.GetTopic()]; t == nil || !t.reliable {
-		return nil, status.Error(codes.FailedPrecondition,
-			"subscription failure policy can only be configured for reliable topics")
+		return nil, status.Errorf(codes.FailedPrecondition, "subscription failure policy can only be configured for reliable topics")
 	}
 	p, err := policyFromAdmin(fp)
 	if err != nil {
@@ -227,7 +223,7 @@ func policyFromAdmin(fp *adminpb.SubscriptionFailurePolicy) (failurePolicy, erro
 		p.fixedBackoff = true
 	case adminpb.SubscriptionBackoffStrategy_Exponential:
 	default:
-		return p, status.Error(codes.InvalidArgument, "invalid backoff_strategy value")
+		return p, status.Errorf(codes.InvalidArgument, "invalid backoff_strategy value")
 	}
 	switch fp.GetPoisonPolicy() {
 	case adminpb.SubscriptionPoisonPolicy_Block:
@@ -237,18 +233,17 @@ func policyFromAdmin(fp *adminpb.SubscriptionFailurePolicy) (failurePolicy, erro
 	case adminpb.SubscriptionPoisonPolicy_DeadLetter:
 		p.poison = PoisonDeadLetter
 		if strings.TrimSpace(p.deadLetterTopic) == "" {
-			return p, status.Error(codes.InvalidArgument,
-				"dead_letter_topic must be configured when poison_policy is DeadLetter")
+			return p, status.Errorf(codes.InvalidArgument, "dead_letter_topic must be configured when poison_policy is DeadLetter")
 		}
 	default:
-		return p, status.Error(codes.InvalidArgument, "invalid poison_policy value")
+		return p, status.Errorf(codes.InvalidArgument, "invalid poison_policy value")
 	}
 	return p, nil
 }
 
 func policyToAdmin(p failurePolicy) *adminpb.SubscriptionFailurePolicy {
 	out := &adminpb.SubscriptionFailurePolicy{
-		MaxRedeliveryCount:    uint32(max(p.maxRedeliveries, 0)), //nolint:gosec // bounded by the admin API's u32
+		MaxRedeliveryCount:    uint32(max(p.maxRedeliveries, 0)),
 		AckTimeoutMs:          uint64(p.ackTimeout.Milliseconds()),
 		BaseRedeliveryDelayMs: uint64(p.baseDelay.Milliseconds()),
 		MaxRedeliveryDelayMs:  uint64(p.maxDelay.Milliseconds()),
@@ -266,7 +261,7 @@ func policyToAdmin(p failurePolicy) *adminpb.SubscriptionFailurePolicy {
 		out.PoisonPolicy = adminpb.SubscriptionPoisonPolicy_Drop
 	case PoisonDeadLetter:
 		out.PoisonPolicy = adminpb.SubscriptionPoisonPolicy_DeadLetter
-	default:
+	case PoisonBlock:
 		out.PoisonPolicy = adminpb.SubscriptionPoisonPolicy_Block
 	}
 	return out
@@ -296,11 +291,11 @@ func (s topicAdmin) GetSubscriptionFailurePolicy(_ context.Context, req *adminpb
 func (s topicAdmin) SetSubscriptionDispatchConfig(_ context.Context, req *adminpb.SetSubscriptionDispatchConfigRequest) (*adminpb.SubscriptionResponse, error) {
 	dc := req.GetDispatchConfig()
 	if dc == nil {
-		return nil, status.Error(codes.InvalidArgument, "dispatch_config is required")
+		return nil, status.Errorf(codes.InvalidArgument, "dispatch_config is required")
 	}
 	n := dc.GetMaxUnackedMessages()
 	if n < 1 || n > 10000 {
-		return nil, status.Error(codes.InvalidArgument, "max_unacked_messages must be between 1 and 10000")
+		return nil, status.Errorf(codes.InvalidArgument, "max_unacked_messages must be between 1 and 10000")
 	}
 	b := s.b
 	b.mu.Lock()
@@ -316,7 +311,7 @@ func (s topicAdmin) GetSubscriptionDispatchConfig(_ context.Context, req *adminp
 	defer b.mu.Unlock()
 	resp := &adminpb.GetSubscriptionDispatchConfigResponse{}
 	if set := b.subSettings[subKey{req.GetTopic(), req.GetSubscription()}]; set != nil && set.maxUnacked > 0 {
-		resp.DispatchConfig = &adminpb.SubscriptionDispatchConfig{MaxUnackedMessages: uint32(set.maxUnacked)} //nolint:gosec // 1..10000
+		resp.DispatchConfig = &adminpb.SubscriptionDispatchConfig{MaxUnackedMessages: uint32(set.maxUnacked)}
 	}
 	return resp, nil
 }

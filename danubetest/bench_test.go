@@ -46,8 +46,10 @@ func BenchmarkReliableRoundTrip(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {
-		msg := &danubepb.StreamMessage{RequestId: uint64(i), Payload: payload, ProducerName: "p", //nolint:gosec // i >= 0
-			MsgId: &danubepb.MsgID{ProducerId: pr.GetProducerId(), TopicName: "/default/bench"}}
+		msg := &danubepb.StreamMessage{
+			RequestId: uint64(i), Payload: payload, ProducerName: "p",
+			MsgId: &danubepb.MsgID{ProducerId: pr.GetProducerId(), TopicName: "/default/bench"},
+		}
 		if _, err := prod.SendMessage(ctx, msg); err != nil {
 			b.Fatal(err)
 		}

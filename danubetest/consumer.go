@@ -40,9 +40,8 @@ func (s consumerService) Subscribe(_ context.Context, req *danubepb.ConsumerRequ
 		return &danubepb.ConsumerResponse{RequestId: req.GetRequestId(), ConsumerId: c.id, ConsumerName: c.name}, nil
 	}
 	if sub.typ == subExclusive && len(sub.consumer) > 0 {
-		return nil, status.Error(codes.PermissionDenied, fmt.Sprintf(
-			"Not able to subscribe to the topic %s due to Not allowed to add the Consumer: %s, the Exclusive subscription can't be shared with other consumers",
-			t.name, req.GetConsumerName()))
+		return nil, status.Errorf(codes.PermissionDenied, "Not able to subscribe to the topic %s due to Not allowed to add the Consumer: %s, the Exclusive subscription can't be shared with other consumers",
+			t.name, req.GetConsumerName())
 	}
 	c := &consumer{
 		id:         b.newIDLocked(),
@@ -79,7 +78,7 @@ func (s consumerService) ReceiveMessages(req *danubepb.ReceiveRequest, stream da
 	c := b.consumers[req.GetConsumerId()]
 	if c == nil {
 		b.mu.Unlock()
-		return status.Error(codes.NotFound, fmt.Sprintf("The consumer with the id %d does not exist", req.GetConsumerId()))
+		return status.Errorf(codes.NotFound, "The consumer with the id %d does not exist", req.GetConsumerId())
 	}
 	if c.session != nil {
 		c.session.end(nil)
@@ -115,7 +114,7 @@ func (s consumerService) ReceiveMessages(req *danubepb.ReceiveRequest, stream da
 			return sess.err
 		case <-ctx.Done():
 			b.disconnect(c, sess)
-			return status.FromContextError(ctx.Err()).Err()
+			return contextStatus(ctx.Err())
 		}
 	}
 }
@@ -137,14 +136,14 @@ func (b *Broker) disconnect(c *consumer, sess *session) {
 // Ack finds the topic by msg_id.topic_name and the subscription by name.
 func (s consumerService) Ack(_ context.Context, req *danubepb.AckRequest) (*danubepb.AckResponse, error) {
 	if req.GetMsgId() == nil {
-		return nil, status.Error(codes.Internal, "ack has no msg_id (the real broker resets the stream)")
+		return nil, status.Errorf(codes.Internal, "ack has no msg_id (the real broker resets the stream)")
 	}
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	sub, err := b.ackTargetLocked(req.GetMsgId().GetTopicName(), req.GetSubscriptionName())
 	if err != nil {
-		return nil, status.Error(codes.Internal, "Error acknowledging message: "+err.Error())
+		return nil, status.Errorf(codes.Internal, "Error acknowledging message: %s", err.Error())
 	}
 	if sub.t.reliable {
 		sub.ackLocked(req.GetMsgId().GetTopicOffset())
@@ -155,14 +154,14 @@ func (s consumerService) Ack(_ context.Context, req *danubepb.AckRequest) (*danu
 // Nack schedules a redelivery after min(max(backoff, delay_ms), max delay).
 func (s consumerService) Nack(_ context.Context, req *danubepb.NackRequest) (*danubepb.NackResponse, error) {
 	if req.GetMsgId() == nil {
-		return nil, status.Error(codes.Internal, "nack has no msg_id (the real broker resets the stream)")
+		return nil, status.Errorf(codes.Internal, "nack has no msg_id (the real broker resets the stream)")
 	}
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	sub, err := b.ackTargetLocked(req.GetMsgId().GetTopicName(), req.GetSubscriptionName())
 	if err != nil {
-		return nil, status.Error(codes.Internal, "Error negatively acknowledging message: "+err.Error())
+		return nil, status.Errorf(codes.Internal, "Error negatively acknowledging message: %s", err.Error())
 	}
 	if sub.t.reliable {
 		delay := time.Duration(req.GetDelayMs()) * time.Millisecond

@@ -12,13 +12,13 @@ import (
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 
-func subscribeErr(c clients, t *testing.T, topic, sub, name string, typ danubepb.ConsumerRequest_SubscriptionType) error {
+func subscribeErr(t *testing.T, c clients, topic, sub, name string, typ danubepb.ConsumerRequest_SubscriptionType) error {
 	t.Helper()
 	_, err := c.cons.Subscribe(ctxT(t), &danubepb.ConsumerRequest{TopicName: topic, ConsumerName: name, Subscription: sub, SubscriptionType: typ})
 	return err
 }
 
-func healthOf(c clients, t *testing.T, id uint64) danubepb.HealthCheckResponse_ClientStatus {
+func healthOf(t *testing.T, c clients, id uint64) danubepb.HealthCheckResponse_ClientStatus {
 	t.Helper()
 	resp, err := c.health.HealthCheck(ctxT(t), &danubepb.HealthCheckRequest{Client: danubepb.HealthCheckRequest_Consumer, Id: id})
 	if err != nil {
@@ -30,7 +30,7 @@ func healthOf(c clients, t *testing.T, id uint64) danubepb.HealthCheckResponse_C
 func TestSubscribeMissingTopic(t *testing.T) {
 	b := newBroker(t)
 	c := connect(t, b)
-	err := subscribeErr(c, t, "/default/none", "s", "c", shared)
+	err := subscribeErr(t, c, "/default/none", "s", "c", shared)
 	wantCode(t, err, codes.NotFound, "Unable to find the topic: /default/none")
 	is.New(t).Equal(len(b.Topics()), 1) // only the system topic: Subscribe never creates
 }
@@ -54,19 +54,19 @@ func TestExclusiveRejectsOtherNames(t *testing.T) {
 	c := connect(t, b)
 	c.producer(t, "/default/e", "p", true)
 	first := c.consume(t, "/default/e", "s", "c1", exclusive)
-	err := subscribeErr(c, t, "/default/e", "s", "c2", exclusive)
+	err := subscribeErr(t, c, "/default/e", "s", "c2", exclusive)
 	const denied = "Not able to subscribe to the topic /default/e due to Not allowed to add the Consumer: c2, the Exclusive subscription can't be shared with other consumers"
 	wantCode(t, err, codes.PermissionDenied, denied)
 
 	// Still refused after the first consumer's stream is gone: entries are never removed.
 	first.cancel()
-	eventually(t, "consumer inactive", func() bool { return healthOf(c, t, first.id) == danubepb.HealthCheckResponse_CLOSE })
-	err = subscribeErr(c, t, "/default/e", "s", "c2", shared)
+	eventually(t, "consumer inactive", func() bool { return healthOf(t, c, first.id) == danubepb.HealthCheckResponse_CLOSE })
+	err = subscribeErr(t, c, "/default/e", "s", "c2", shared)
 	wantCode(t, err, codes.PermissionDenied, denied)
 
 	// The same name takes over, with the same id.
 	is.Equal(c.subscribe(t, "/default/e", "s", "c1", exclusive), first.id)
-	is.Equal(healthOf(c, t, first.id), danubepb.HealthCheckResponse_OK)
+	is.Equal(healthOf(t, c, first.id), danubepb.HealthCheckResponse_OK)
 }
 
 func TestTakeoverEndsOldStreamWithOK(t *testing.T) {
@@ -105,7 +105,7 @@ func TestStreamCloseRedeliversToReconnectedConsumer(t *testing.T) {
 	p.send("a", "b")
 	is.Equal(string(cons.next().GetPayload()), "a")
 	cons.cancel()
-	eventually(t, "consumer inactive", func() bool { return healthOf(c, t, cons.id) == danubepb.HealthCheckResponse_CLOSE })
+	eventually(t, "consumer inactive", func() bool { return healthOf(t, c, cons.id) == danubepb.HealthCheckResponse_CLOSE })
 
 	again := c.consume(t, "/default/r", "s", "c", exclusive)
 	is.Equal(again.id, cons.id)
@@ -138,7 +138,7 @@ func TestSharedRoundRobin(t *testing.T) {
 
 	// A closed consumer's messages go to the remaining one.
 	c2.cancel()
-	eventually(t, "c2 inactive", func() bool { return healthOf(c, t, c2.id) == danubepb.HealthCheckResponse_CLOSE })
+	eventually(t, "c2 inactive", func() bool { return healthOf(t, c, c2.id) == danubepb.HealthCheckResponse_CLOSE })
 	p.send("4", "5")
 	is.Equal(string(c1.next().GetPayload()), "4")
 	is.Equal(string(c1.next().GetPayload()), "5")
@@ -156,7 +156,7 @@ func TestFailoverFirstConsumerStaysActive(t *testing.T) {
 
 	// No standby promotion: with the first consumer gone, nothing is dispatched.
 	first.cancel()
-	eventually(t, "first inactive", func() bool { return healthOf(c, t, first.id) == danubepb.HealthCheckResponse_CLOSE })
+	eventually(t, "first inactive", func() bool { return healthOf(t, c, first.id) == danubepb.HealthCheckResponse_CLOSE })
 	p.send("b")
 	standby.none(100 * time.Millisecond)
 	st, _ := b.Subscription("/default/f", "s")

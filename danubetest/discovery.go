@@ -24,7 +24,7 @@ func (s discoveryService) TopicLookup(_ context.Context, req *danubepb.TopicLook
 	known := s.b.topics[req.GetTopic()] != nil
 	s.b.mu.Unlock()
 	if !known {
-		return nil, status.Error(codes.NotFound, "Unable to find the requested topic: "+req.GetTopic())
+		return nil, status.Errorf(codes.NotFound, "Unable to find the requested topic: %s", req.GetTopic())
 	}
 	url := s.b.URL()
 	return &danubepb.TopicLookupResponse{

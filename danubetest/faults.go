@@ -96,7 +96,7 @@ func (b *Broker) applyFaults(ctx context.Context, method string) error {
 		select {
 		case <-t.C:
 		case <-ctx.Done():
-			return status.FromContextError(ctx.Err()).Err()
+			return contextStatus(ctx.Err())
 		}
 	}
 	return err
@@ -126,10 +126,17 @@ func (b *Broker) CutStreams() {
 		if c.session == nil {
 			continue
 		}
-		c.session.end(status.Error(codes.Unavailable, "danubetest: stream cut"))
+		c.session.end(status.Errorf(codes.Unavailable, "danubetest: stream cut"))
 		c.session = nil
 		c.active = false
 		c.queue = nil
 		c.sub.rescheduleInFlight(c)
 	}
+}
+
+// contextStatus turns a context error into the gRPC status grpc-go reports
+// for it (CANCELED or DEADLINE_EXCEEDED).
+func contextStatus(err error) error {
+	st := status.FromContextError(err)
+	return status.Errorf(st.Code(), "%s", st.Message())
 }

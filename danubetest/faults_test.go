@@ -55,12 +55,12 @@ func TestCutStreams(t *testing.T) {
 	m := cons.next()
 	b.CutStreams()
 	wantCode(t, cons.waitEnd(), codes.Unavailable, "")
-	is.Equal(healthOf(c, t, cons.id), danubepb.HealthCheckResponse_CLOSE)
+	is.Equal(healthOf(t, c, cons.id), danubepb.HealthCheckResponse_CLOSE)
 
 	again := c.stream(t, cons.id, "/default/cut", "s")
 	re := again.next() // the in-flight message is redelivered
 	is.Equal(re.GetMsgId().GetTopicOffset(), m.GetMsgId().GetTopicOffset())
-	is.Equal(healthOf(c, t, cons.id), danubepb.HealthCheckResponse_OK)
+	is.Equal(healthOf(t, c, cons.id), danubepb.HealthCheckResponse_OK)
 }
 
 func TestStopStartKeepsState(t *testing.T) {

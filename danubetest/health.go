@@ -19,7 +19,7 @@ func (s healthService) HealthCheck(_ context.Context, req *danubepb.HealthCheckR
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	ok := false
+	var ok bool
 	switch req.GetClient() {
 	case danubepb.HealthCheckRequest_Producer:
 		ok = b.producers[req.GetId()] != nil
@@ -27,7 +27,7 @@ func (s healthService) HealthCheck(_ context.Context, req *danubepb.HealthCheckR
 		c := b.consumers[req.GetId()]
 		ok = c != nil && c.active
 	default:
-		return nil, status.Error(codes.InvalidArgument, "Invalid client type")
+		return nil, status.Errorf(codes.InvalidArgument, "Invalid client type")
 	}
 	if ok {
 		return &danubepb.HealthCheckResponse{Status: danubepb.HealthCheckResponse_OK}, nil

@@ -109,7 +109,7 @@ func (p *producerHandle) message(payload string) *danubepb.StreamMessage {
 		RequestId:    p.reqID,
 		MsgId:        &danubepb.MsgID{ProducerId: p.id, TopicName: p.topic, BrokerAddr: "test"},
 		Payload:      []byte(payload),
-		PublishTime:  uint64(time.Now().UnixMilli()), //nolint:gosec // after 1970
+		PublishTime:  uint64(time.Now().UnixMilli()),
 		ProducerName: p.name,
 		Attributes:   map[string]string{},
 	}
@@ -174,8 +174,10 @@ func (c clients) stream(t *testing.T, id uint64, topic, sub string) *consumerHan
 		cancel()
 		t.Fatalf("ReceiveMessages: %v", err)
 	}
-	h := &consumerHandle{t: t, c: c, id: id, topic: topic, sub: sub,
-		msgs: make(chan *danubepb.StreamMessage, 1000), ended: make(chan error, 1), cancel: cancel}
+	h := &consumerHandle{
+		t: t, c: c, id: id, topic: topic, sub: sub,
+		msgs: make(chan *danubepb.StreamMessage, 1000), ended: make(chan error, 1), cancel: cancel,
+	}
 	eventually(t, "the broker to see the stream", func() bool { return c.b.StreamOpen(id) })
 	go func() {
 		for {
@@ -241,7 +243,7 @@ func (h *consumerHandle) ack(m *danubepb.StreamMessage) {
 
 func (h *consumerHandle) nack(m *danubepb.StreamMessage, delay time.Duration) {
 	h.t.Helper()
-	ms := uint64(delay.Milliseconds()) //nolint:gosec // test delays are positive
+	ms := uint64(delay.Milliseconds())
 	_, err := h.c.cons.Nack(ctxT(h.t), &danubepb.NackRequest{RequestId: m.GetRequestId(), MsgId: m.GetMsgId(), SubscriptionName: h.sub, DelayMs: &ms})
 	if err != nil {
 		h.t.Fatalf("Nack: %v", err)

@@ -53,7 +53,7 @@ func fnv1a64(s string) uint64 {
 // fnv1a32 is the broker's fnv1a_hash_32: FNV-1a-64 folded and finalised.
 func fnv1a32(s string) uint32 {
 	h64 := fnv1a64(s)
-	h := uint32((h64 >> 32) ^ h64) //nolint:gosec // deliberate truncation, as the broker
+	h := uint32((h64 >> 32) ^ h64)
 	h ^= h >> 16
 	h *= 0x85ebca6b
 	h ^= h >> 13

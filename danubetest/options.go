@@ -2,6 +2,7 @@ package danubetest
 
 import (
 	"crypto/tls"
+	"strconv"
 	"time"
 )
 
@@ -26,9 +27,10 @@ func (p PoisonPolicy) String() string {
 		return "Drop"
 	case PoisonDeadLetter:
 		return "DeadLetter"
-	default:
+	case PoisonBlock:
 		return "Block"
 	}
+	return "PoisonPolicy(" + strconv.Itoa(int(p)) + ")"
 }
 
 // Defaults of the real broker (v0.15.1).

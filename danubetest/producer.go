@@ -2,7 +2,6 @@ package danubetest
 
 import (
 	"context"
-	"fmt"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -44,28 +43,26 @@ func (s producerService) CreateProducer(_ context.Context, req *danubepb.Produce
 func (s producerService) SendMessage(_ context.Context, req *danubepb.StreamMessage) (*danubepb.MessageResponse, error) {
 	if req.GetMsgId() == nil {
 		// The real broker panics here and the client sees a reset stream.
-		return nil, status.Error(codes.Internal, "message has no msg_id (the real broker resets the stream)")
+		return nil, status.Errorf(codes.Internal, "message has no msg_id (the real broker resets the stream)")
 	}
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	id := req.GetMsgId().GetProducerId()
 	if b.producers[id] == nil {
-		return nil, status.Error(codes.NotFound, fmt.Sprintf("The producer with id %d does not exist", id))
+		return nil, status.Errorf(codes.NotFound, "The producer with id %d does not exist", id)
 	}
 	name := req.GetMsgId().GetTopicName()
 	t := b.topics[name]
 	if t == nil {
-		return nil, status.Error(codes.PermissionDenied, fmt.Sprintf(
-			"Unable to publish the message: Topic %s not found in registry", name))
+		return nil, status.Errorf(codes.PermissionDenied, "Unable to publish the message: Topic %s not found in registry", name)
 	}
 	if b.producers[id].topic != t {
-		return nil, status.Error(codes.PermissionDenied, fmt.Sprintf(
-			"Unable to publish the message: the producer with id %d is not attached to topic name: %s", id, name))
+		return nil, status.Errorf(codes.PermissionDenied, "Unable to publish the message: the producer with id %d is not attached to topic name: %s", id, name)
 	}
 	msg, ok := proto.Clone(req).(*danubepb.StreamMessage)
 	if !ok {
-		return nil, status.Error(codes.Internal, "clone message")
+		return nil, status.Errorf(codes.Internal, "clone message")
 	}
 	msg.SubscriptionName = ""
 	b.publishLocked(t, msg)

@@ -11,7 +11,7 @@ import (
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 
-func createProducer(c clients, t *testing.T, topic, name string, ds danubepb.DispatchStrategy) (*danubepb.ProducerResponse, error) {
+func createProducer(t *testing.T, c clients, topic, name string, ds danubepb.DispatchStrategy) (*danubepb.ProducerResponse, error) {
 	t.Helper()
 	return c.prod.CreateProducer(ctxT(t), &danubepb.ProducerRequest{RequestId: 3, ProducerName: name, TopicName: topic, DispatchStrategy: ds})
 }
@@ -23,11 +23,11 @@ func TestCreateProducerRules(t *testing.T) {
 
 	t.Run("same name gets the same id, another name a new one", func(t *testing.T) {
 		is := is.New(t)
-		r1, err := createProducer(c, t, "/default/p", "a", rel)
+		r1, err := createProducer(t, c, "/default/p", "a", rel)
 		is.NoErr(err)
-		r2, err := createProducer(c, t, "/default/p", "a", rel)
+		r2, err := createProducer(t, c, "/default/p", "a", rel)
 		is.NoErr(err)
-		r3, err := createProducer(c, t, "/default/p", "b", rel)
+		r3, err := createProducer(t, c, "/default/p", "b", rel)
 		is.NoErr(err)
 		is.Equal(r1.GetProducerId(), r2.GetProducerId())
 		is.True(r1.GetProducerId() != r3.GetProducerId())
@@ -35,16 +35,16 @@ func TestCreateProducerRules(t *testing.T) {
 		is.Equal(r1.GetProducerName(), "a")
 	})
 	t.Run("strategy mismatch", func(t *testing.T) {
-		_, err := createProducer(c, t, "/default/p", "c", nonRel)
+		_, err := createProducer(t, c, "/default/p", "c", nonRel)
 		wantCode(t, err, codes.FailedPrecondition, "Producer requested dispatch strategy does not match topic strategy")
 	})
 	t.Run("missing namespace", func(t *testing.T) {
-		_, err := createProducer(c, t, "/nope/p", "a", rel)
+		_, err := createProducer(t, c, "/nope/p", "a", rel)
 		wantCode(t, err, codes.Unavailable, "Unable to find the namespace nope, the topic can be created only for an exisiting namespace")
 	})
 	t.Run("invalid names", func(t *testing.T) {
 		for _, name := range []string{"default/p", "/default/p.x", "/a/b/c", "/default/p q"} {
-			_, err := createProducer(c, t, name, "a", rel)
+			_, err := createProducer(t, c, name, "a", rel)
 			wantCode(t, err, codes.InvalidArgument, "The topic: "+name+" has an invalid format, should be: /namespace_name/topic_name")
 		}
 	})
@@ -53,7 +53,7 @@ func TestCreateProducerRules(t *testing.T) {
 		// "/other/" is tried first: in a namespace holding topics, the
 		// prefix scan would find them and refuse it as a partitioned clash.
 		for _, name := range []string{"/other/", "/default/ümlaut_ok-1"} {
-			_, err := createProducer(c, t, name, "a", rel)
+			_, err := createProducer(t, c, name, "a", rel)
 			is.NoErr(err) // accepted by validate_topic_format
 		}
 	})
@@ -61,12 +61,12 @@ func TestCreateProducerRules(t *testing.T) {
 		is := is.New(t)
 		_, err := c.topics.CreatePartitionedTopic(ctxT(t), &adminpb.PartitionedTopicRequest{BaseName: "/default/part", Partitions: 2, DispatchStrategy: adminpb.DispatchStrategy_Reliable})
 		is.NoErr(err)
-		_, err = createProducer(c, t, "/default/part", "a", rel)
+		_, err = createProducer(t, c, "/default/part", "a", rel)
 		wantCode(t, err, codes.AlreadyExists, "Cannot create topic '/default/part': partitioned topics with this base name already exist (found 2 partitions). Delete the partitioned topics first.")
-		_, err = createProducer(c, t, "/default/p-part-0", "a", rel)
+		_, err = createProducer(t, c, "/default/p-part-0", "a", rel)
 		wantCode(t, err, codes.AlreadyExists, "Cannot create partitioned topic '/default/p-part-0': a non-partitioned topic '/default/p' already exists. Delete the non-partitioned topic first.")
 		// The prefix scan also refuses /default/pa because /default/part-part-* exist.
-		_, err = createProducer(c, t, "/default/pa", "a", rel)
+		_, err = createProducer(t, c, "/default/pa", "a", rel)
 		wantCode(t, err, codes.AlreadyExists, "")
 	})
 }
@@ -74,11 +74,11 @@ func TestCreateProducerRules(t *testing.T) {
 func TestAutoCreateOff(t *testing.T) {
 	b := newBroker(t, WithAutoCreate(false))
 	c := connect(t, b)
-	_, err := createProducer(c, t, "/default/x", "a", danubepb.DispatchStrategy_Reliable)
+	_, err := createProducer(t, c, "/default/x", "a", danubepb.DispatchStrategy_Reliable)
 	wantCode(t, err, codes.NotFound, "Unable to find the topic: /default/x")
 	is := is.New(t)
 	is.NoErr(b.CreateTopic("/default/x", true))
-	_, err = createProducer(c, t, "/default/x", "a", danubepb.DispatchStrategy_Reliable)
+	_, err = createProducer(t, c, "/default/x", "a", danubepb.DispatchStrategy_Reliable)
 	is.NoErr(err)
 }
 

@@ -24,7 +24,7 @@ func TestRestartForgetsClients(t *testing.T) {
 	c = connect(t, b)
 	_, err := c.prod.SendMessage(ctxT(t), p.message("x"))
 	wantCode(t, err, codes.NotFound, fmt.Sprintf("The producer with id %d does not exist", p.id))
-	is.Equal(healthOf(c, t, cons.id), danubepb.HealthCheckResponse_CLOSE)
+	is.Equal(healthOf(t, c, cons.id), danubepb.HealthCheckResponse_CLOSE)
 	_, err = c.cons.Ack(ctxT(t), &danubepb.AckRequest{MsgId: &danubepb.MsgID{TopicName: "/default/rs"}, SubscriptionName: "s"})
 	wantCode(t, err, codes.Internal, "Error acknowledging message: Subscription not found")
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"sort"
 	"strings"
 
@@ -66,9 +65,8 @@ func (b *Broker) checkTopicSchemaLocked(t *topic, ref *danubepb.SchemaReference)
 	}
 	if t.schemaSubject != "" {
 		if t.schemaSubject != ref.GetSubject() {
-			return status.Error(codes.FailedPrecondition, fmt.Sprintf(
-				"Topic '%s' uses schema subject '%s', cannot use '%s'. Only admin can change topic schema.",
-				t.name, t.schemaSubject, ref.GetSubject()))
+			return status.Errorf(codes.FailedPrecondition, "Topic '%s' uses schema subject '%s', cannot use '%s'. Only admin can change topic schema.",
+				t.name, t.schemaSubject, ref.GetSubject())
 		}
 		return nil
 	}
@@ -77,9 +75,8 @@ func (b *Broker) checkTopicSchemaLocked(t *topic, ref *danubepb.SchemaReference)
 
 func (b *Broker) assignSchemaLocked(t *topic, subject string) error {
 	if b.schemas.latest(subject) == nil {
-		return status.Error(codes.FailedPrecondition, fmt.Sprintf(
-			"Failed to assign schema '%s' to topic '%s': Schema subject '%s' not found. Ensure schema is registered first.",
-			subject, t.name, subject))
+		return status.Errorf(codes.FailedPrecondition, "Failed to assign schema '%s' to topic '%s': Schema subject '%s' not found. Ensure schema is registered first.",
+			subject, t.name, subject)
 	}
 	t.schemaSubject = subject
 	return nil
@@ -94,7 +91,7 @@ type schemaService struct {
 // the existing version with is_new_version=false. No compatibility check.
 func (s schemaService) RegisterSchema(_ context.Context, req *schemapb.RegisterSchemaRequest) (*schemapb.RegisterSchemaResponse, error) {
 	if strings.TrimSpace(req.GetSubject()) == "" {
-		return nil, status.Error(codes.Internal, "Failed to register schema: subject must not be empty")
+		return nil, status.Errorf(codes.Internal, "Failed to register schema: subject must not be empty")
 	}
 	b := s.b
 	b.mu.Lock()
@@ -124,7 +121,7 @@ func (s schemaService) RegisterSchema(_ context.Context, req *schemapb.RegisterS
 		fingerprint: fp,
 		description: req.GetDescription(),
 		createdBy:   req.GetCreatedBy(),
-		createdAt:   uint64(b.cfg.now().Unix()), //nolint:gosec // wall clock after 1970
+		createdAt:   uint64(b.cfg.now().Unix()),
 		tags:        append([]string(nil), req.GetTags()...),
 	}
 	subj.versions = append(subj.versions, v)
@@ -165,7 +162,7 @@ func (s schemaService) GetSchema(_ context.Context, req *schemapb.GetSchemaReque
 			}
 		}
 	}
-	return nil, status.Error(codes.NotFound, fmt.Sprintf("Schema not found for ID: %d", req.GetSchemaId()))
+	return nil, status.Errorf(codes.NotFound, "Schema not found for ID: %d", req.GetSchemaId())
 }
 
 // GetLatestSchema returns a subject's latest version.
@@ -175,7 +172,7 @@ func (s schemaService) GetLatestSchema(_ context.Context, req *schemapb.GetLates
 	defer b.mu.Unlock()
 	v := b.schemas.latest(req.GetSubject())
 	if v == nil {
-		return nil, status.Error(codes.NotFound, "Schema not found for subject: "+req.GetSubject())
+		return nil, status.Errorf(codes.NotFound, "Schema not found for subject: %s", req.GetSubject())
 	}
 	return schemaResponse(b.schemas.subjects[req.GetSubject()], v), nil
 }
@@ -187,7 +184,7 @@ func (s schemaService) ListVersions(_ context.Context, req *schemapb.ListVersion
 	defer b.mu.Unlock()
 	subj := b.schemas.subjects[req.GetSubject()]
 	if subj == nil {
-		return nil, status.Error(codes.NotFound, "Subject not found: "+req.GetSubject())
+		return nil, status.Errorf(codes.NotFound, "Subject not found: %s", req.GetSubject())
 	}
 	out := &schemapb.ListVersionsResponse{}
 	for _, v := range subj.versions {
@@ -232,7 +229,7 @@ func (s schemaService) SetCompatibilityMode(_ context.Context, req *schemapb.Set
 	defer b.mu.Unlock()
 	subj := b.schemas.subjects[req.GetSubject()]
 	if subj == nil {
-		return nil, status.Error(codes.NotFound, "Subject not found: "+req.GetSubject())
+		return nil, status.Errorf(codes.NotFound, "Subject not found: %s", req.GetSubject())
 	}
 	subj.compatibility = req.GetCompatibilityMode()
 	return &schemapb.SetCompatibilityModeResponse{Success: true}, nil
@@ -252,7 +249,7 @@ func (s schemaService) DeleteSchemaVersion(_ context.Context, req *schemapb.Dele
 			}
 		}
 	}
-	return nil, status.Error(codes.NotFound, fmt.Sprintf("Version %d not found for subject: %s", req.GetVersion(), req.GetSubject()))
+	return nil, status.Errorf(codes.NotFound, "Version %d not found for subject: %s", req.GetVersion(), req.GetSubject())
 }
 
 // ConfigureTopicSchema sets a topic's subject and validation settings (admin path).
@@ -262,7 +259,7 @@ func (s schemaService) ConfigureTopicSchema(_ context.Context, req *schemapb.Con
 	defer b.mu.Unlock()
 	t := b.topics[req.GetTopicName()]
 	if t == nil {
-		return nil, status.Error(codes.NotFound, "Topic not found: "+req.GetTopicName())
+		return nil, status.Errorf(codes.NotFound, "Topic not found: %s", req.GetTopicName())
 	}
 	if err := b.assignSchemaLocked(t, req.GetSchemaSubject()); err != nil {
 		return nil, err
@@ -277,7 +274,7 @@ func (s schemaService) UpdateTopicValidationPolicy(_ context.Context, req *schem
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.topics[req.GetTopicName()] == nil {
-		return nil, status.Error(codes.NotFound, "Topic not found: "+req.GetTopicName())
+		return nil, status.Errorf(codes.NotFound, "Topic not found: %s", req.GetTopicName())
 	}
 	b.topicSchemaCfg[req.GetTopicName()] = topicSchemaConfig{validationPolicy: req.GetValidationPolicy(), validatePayload: req.GetEnablePayloadValidation()}
 	return &schemapb.UpdateTopicValidationPolicyResponse{Success: true}, nil
@@ -290,7 +287,7 @@ func (s schemaService) GetTopicSchemaConfig(_ context.Context, req *schemapb.Get
 	defer b.mu.Unlock()
 	t := b.topics[req.GetTopicName()]
 	if t == nil {
-		return nil, status.Error(codes.NotFound, "Topic not found: "+req.GetTopicName())
+		return nil, status.Errorf(codes.NotFound, "Topic not found: %s", req.GetTopicName())
 	}
 	cfg := b.topicSchemaCfg[t.name]
 	out := &schemapb.GetTopicSchemaConfigResponse{

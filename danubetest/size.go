@@ -2,7 +2,6 @@ package danubetest
 
 import (
 	"context"
-	"fmt"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -17,8 +16,7 @@ import (
 func sizeLimitUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if m, ok := req.(proto.Message); ok {
 		if n := proto.Size(m); n > MaxMessageBytes {
-			return nil, status.Error(codes.OutOfRange, fmt.Sprintf(
-				"Error, decoded message length too large: found %d bytes, the limit is: %d bytes", n, MaxMessageBytes))
+			return nil, status.Errorf(codes.OutOfRange, "Error, decoded message length too large: found %d bytes, the limit is: %d bytes", n, MaxMessageBytes)
 		}
 	}
 	return handler(ctx, req)

@@ -1,7 +1,6 @@
 package danubetest
 
 import (
-	"fmt"
 	"sort"
 	"strings"
 
@@ -20,8 +19,7 @@ func (b *Broker) getTopicLocked(name string, strategy *danubepb.DispatchStrategy
 	}
 	if t := b.topics[name]; t != nil {
 		if strategy != nil && t.reliable != (*strategy == danubepb.DispatchStrategy_Reliable) {
-			return nil, status.Error(codes.FailedPrecondition,
-				"Producer requested dispatch strategy does not match topic strategy")
+			return nil, status.Errorf(codes.FailedPrecondition, "Producer requested dispatch strategy does not match topic strategy")
 		}
 		if err := b.checkTopicSchemaLocked(t, ref); err != nil {
 			return nil, err
@@ -29,10 +27,10 @@ func (b *Broker) getTopicLocked(name string, strategy *danubepb.DispatchStrategy
 		return t, nil
 	}
 	if !allowCreate || !b.cfg.autoCreate {
-		return nil, status.Error(codes.NotFound, "Unable to find the topic: "+name)
+		return nil, status.Errorf(codes.NotFound, "Unable to find the topic: %s", name)
 	}
 	if strategy == nil {
-		return nil, status.Error(codes.InvalidArgument, "Dispatch strategy is missing")
+		return nil, status.Errorf(codes.InvalidArgument, "Dispatch strategy is missing")
 	}
 	t, err := b.createTopicLocked(name, *strategy == danubepb.DispatchStrategy_Reliable)
 	if err != nil {
@@ -52,22 +50,19 @@ func (b *Broker) createTopicLocked(name string, reliable bool) (*topic, error) {
 	}
 	ns := namespaceOf(name)
 	if !b.namespaces[ns] {
-		return nil, status.Error(codes.Unavailable, fmt.Sprintf(
-			"Unable to find the namespace %s, the topic can be created only for an exisiting namespace", ns))
+		return nil, status.Errorf(codes.Unavailable, "Unable to find the namespace %s, the topic can be created only for an exisiting namespace", ns)
 	}
 	if b.topics[name] != nil {
-		return nil, status.Error(codes.AlreadyExists, fmt.Sprintf("Topic '%s' already exists", name))
+		return nil, status.Errorf(codes.AlreadyExists, "Topic '%s' already exists", name)
 	}
 	if base, _, ok := cutLast(name, "-part-"); ok {
 		if b.topics[base] != nil {
-			return nil, status.Error(codes.AlreadyExists, fmt.Sprintf(
-				"Cannot create partitioned topic '%s': a non-partitioned topic '%s' already exists. Delete the non-partitioned topic first.",
-				name, base))
+			return nil, status.Errorf(codes.AlreadyExists, "Cannot create partitioned topic '%s': a non-partitioned topic '%s' already exists. Delete the non-partitioned topic first.",
+				name, base)
 		}
 	} else if parts := b.prefixScanLocked(name); len(parts) > 0 {
-		return nil, status.Error(codes.AlreadyExists, fmt.Sprintf(
-			"Cannot create topic '%s': partitioned topics with this base name already exist (found %d partitions). Delete the partitioned topics first.",
-			name, len(parts)))
+		return nil, status.Errorf(codes.AlreadyExists, "Cannot create topic '%s': partitioned topics with this base name already exist (found %d partitions). Delete the partitioned topics first.",
+			name, len(parts))
 	}
 	t := newTopic(name, reliable)
 	b.topics[name] = t

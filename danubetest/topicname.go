@@ -1,7 +1,6 @@
 package danubetest
 
 import (
-	"fmt"
 	"strings"
 	"unicode"
 
@@ -39,6 +38,5 @@ func namespaceOf(name string) string {
 }
 
 func errInvalidTopic(name string) error {
-	return status.Error(codes.InvalidArgument, fmt.Sprintf(
-		"The topic: %s has an invalid format, should be: /namespace_name/topic_name", name))
+	return status.Errorf(codes.InvalidArgument, "The topic: %s has an invalid format, should be: /namespace_name/topic_name", name)
 }
