@@ -3,10 +3,12 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -17,13 +19,17 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "danube-testbroker:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
+// run serves until ctx ends (SIGINT or SIGTERM in main), then shuts down.
+func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("danube-testbroker", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:6650", "client service listen address")
 	adminAddr := fs.String("admin-addr", "127.0.0.1:50051", "admin API listen address")
@@ -72,13 +78,11 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("start broker: %w", err)
 	}
-	fmt.Printf("danube-testbroker: service URL %s\n", b.URL())
-	fmt.Printf("danube-testbroker: admin URL   %s\n", b.AdminURL())
+	fmt.Fprintf(out, "danube-testbroker: service URL %s\n", b.URL())
+	fmt.Fprintf(out, "danube-testbroker: admin URL   %s\n", b.AdminURL())
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	s := <-sig
-	fmt.Printf("danube-testbroker: %s, shutting down\n", s)
+	<-ctx.Done()
+	fmt.Fprintln(out, "danube-testbroker: shutting down")
 	done := make(chan struct{})
 	go func() { b.Close(); close(done) }()
 	select {
