@@ -58,7 +58,7 @@ func (a *Admin) do(ctx context.Context, what string, call func(ctx context.Conte
 func (a *Admin) CreateNamespace(ctx context.Context, name string) error {
 	return a.do(ctx, fmt.Sprintf("create namespace %q", name), func(ctx context.Context) (bool, error) {
 		resp, err := a.namespaces.CreateNamespace(ctx, &adminpb.NamespaceRequest{Name: name})
-		return resp.GetSuccess(), err //nolint:wrapcheck // classified by do
+		return resp.GetSuccess(), err
 	})
 }
 
@@ -70,9 +70,9 @@ func (a *Admin) CreateTopic(ctx context.Context, topic string, d DispatchStrateg
 	}
 	return a.do(ctx, fmt.Sprintf("create %s topic %q", d, topic), func(ctx context.Context) (bool, error) {
 		resp, err := a.topics.CreateTopic(ctx, &adminpb.NewTopicRequest{
-			Name: topic, DispatchStrategy: adminpb.DispatchStrategy(d), //nolint:gosec // 0 or 1
+			Name: topic, DispatchStrategy: adminpb.DispatchStrategy(d),
 		})
-		return resp.GetSuccess(), err //nolint:wrapcheck // classified by do
+		return resp.GetSuccess(), err
 	})
 }
 
@@ -87,10 +87,10 @@ func (a *Admin) CreatePartitionedTopic(ctx context.Context, topic string, partit
 	return a.do(ctx, fmt.Sprintf("create %s topic %q with %d partitions", d, topic, partitions),
 		func(ctx context.Context) (bool, error) {
 			resp, err := a.topics.CreatePartitionedTopic(ctx, &adminpb.PartitionedTopicRequest{
-				BaseName: topic, Partitions: uint32(partitions), //nolint:gosec // checked positive
-				DispatchStrategy: adminpb.DispatchStrategy(d), //nolint:gosec // 0 or 1
+				BaseName: topic, Partitions: uint32(partitions),
+				DispatchStrategy: adminpb.DispatchStrategy(d),
 			})
-			return resp.GetSuccess(), err //nolint:wrapcheck // classified by do
+			return resp.GetSuccess(), err
 		})
 }
 
@@ -110,7 +110,7 @@ func (a *Admin) Unsubscribe(ctx context.Context, topic, subscription string) err
 	return a.do(ctx, fmt.Sprintf("unsubscribe %q from topic %q", subscription, topic),
 		func(ctx context.Context) (bool, error) {
 			resp, err := a.topics.Unsubscribe(ctx, &adminpb.SubscriptionRequest{Topic: topic, Subscription: subscription})
-			return resp.GetSuccess(), err //nolint:wrapcheck // classified by do
+			return resp.GetSuccess(), err
 		})
 }
 
@@ -124,8 +124,8 @@ func (a *Admin) SetMaxUnacked(ctx context.Context, topic, subscription string, n
 		func(ctx context.Context) (bool, error) {
 			resp, err := a.topics.SetSubscriptionDispatchConfig(ctx, &adminpb.SetSubscriptionDispatchConfigRequest{
 				Topic: topic, Subscription: subscription,
-				DispatchConfig: &adminpb.SubscriptionDispatchConfig{MaxUnackedMessages: uint32(n)}, //nolint:gosec // range checked
+				DispatchConfig: &adminpb.SubscriptionDispatchConfig{MaxUnackedMessages: uint32(n)},
 			})
-			return resp.GetSuccess(), err //nolint:wrapcheck // classified by do
+			return resp.GetSuccess(), err
 		})
 }

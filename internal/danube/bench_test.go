@@ -47,6 +47,7 @@ func BenchmarkProducer(b *testing.B) {
 }
 
 func benchProducer(b *testing.B, rtt time.Duration, parts, size int, async bool, ordering Ordering, keyed bool, keys []string) {
+	b.Helper()
 	broker := newTestBroker(b)
 	broker.Delay(mSendMessage, rtt)
 	c := newTestClient(b, testConfig(broker.URL()))

@@ -24,8 +24,10 @@ import (
 )
 
 func TestNewClientRejectsBadURLs(t *testing.T) {
-	for _, u := range []string{"", "127.0.0.1:6650", "grpc://127.0.0.1:6650", "http://127.0.0.1", "http://:6650",
-		"http://127.0.0.1:6650/path", "tcp://h:1"} {
+	for _, u := range []string{
+		"", "127.0.0.1:6650", "grpc://127.0.0.1:6650", "http://127.0.0.1", "http://:6650",
+		"http://127.0.0.1:6650/path", "tcp://h:1",
+	} {
 		_, err := NewClient(Config{URL: u})
 		if err == nil {
 			t.Errorf("NewClient(%q) succeeded, want an error", u)
@@ -60,8 +62,10 @@ func TestProxyHeaderOnDataPlaneCallsOnly(t *testing.T) {
 	const brokerURL = "http://broker-7.internal:6650"
 	b.createTopic("/default/t", danubepb.DispatchStrategy_Reliable)
 	b.lookup = func(string) (*danubepb.TopicLookupResponse, error) {
-		return &danubepb.TopicLookupResponse{ResponseType: danubepb.TopicLookupResponse_Redirect,
-			ConnectUrl: b.url, BrokerUrl: brokerURL, Proxy: true}, nil
+		return &danubepb.TopicLookupResponse{
+			ResponseType: danubepb.TopicLookupResponse_Redirect,
+			ConnectUrl:   b.url, BrokerUrl: brokerURL, Proxy: true,
+		}, nil
 	}
 	cfg := testConfig(b.url)
 	cfg.HealthInterval = 10 * time.Millisecond
@@ -77,8 +81,10 @@ func TestProxyHeaderOnDataPlaneCallsOnly(t *testing.T) {
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	withHeader := map[string]bool{mCreateProducer: true, mSendMessage: true, mSubscribe: true, mReceive: true,
-		mAck: true, mNack: true, mHealth: true}
+	withHeader := map[string]bool{
+		mCreateProducer: true, mSendMessage: true, mSubscribe: true, mReceive: true,
+		mAck: true, mNack: true, mHealth: true,
+	}
 	seen := map[string]bool{}
 	for _, call := range b.seen {
 		got := call.md.Get(proxyHeader)
@@ -113,8 +119,10 @@ func TestLookupRedirectDialsConnectURL(t *testing.T) {
 	front := newFakeBroker(t) // answers lookups only
 	owner := newFakeBroker(t) // owns the topic
 	front.lookup = func(string) (*danubepb.TopicLookupResponse, error) {
-		return &danubepb.TopicLookupResponse{ResponseType: danubepb.TopicLookupResponse_Redirect,
-			ConnectUrl: owner.url, BrokerUrl: owner.url}, nil
+		return &danubepb.TopicLookupResponse{
+			ResponseType: danubepb.TopicLookupResponse_Redirect,
+			ConnectUrl:   owner.url, BrokerUrl: owner.url,
+		}, nil
 	}
 	c := newTestClient(t, testConfig(front.url))
 	p := newTestProducer(t, c, ProducerOptions{Topic: "/default/t", Name: "prod", Dispatch: Reliable})

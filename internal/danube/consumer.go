@@ -119,6 +119,8 @@ type Consumer struct {
 
 // Subscribe creates (or rejoins) the subscription on every partition and
 // starts receiving. A new subscription starts at the topic's end.
+//
+//nolint:contextcheck // the receive loops and health check run until Close, not until ctx ends
 func (c *Client) Subscribe(ctx context.Context, opts ConsumerOptions) (*Consumer, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
@@ -161,12 +163,13 @@ func (c *Client) Subscribe(ctx context.Context, opts ConsumerOptions) (*Consumer
 	if err := c.track(co); err != nil {
 		return nil, fmt.Errorf("subscribe %q to topic %q: %w", opts.Subscription, opts.Topic, err)
 	}
+	// The receive loops outlive ctx, which bounds only the subscription.
 	loopCtx, stop := context.WithCancel(context.Background())
 	co.stopLoops = stop
 	for _, pc := range co.parts {
 		co.loops.Go(func() { pc.run(loopCtx) })
 	}
-	co.health = startHealth(c.health, co.checkHealth)
+	co.health = startHealth(c.health, co.checkHealth) //nolint:contextcheck // runs until Close
 	return co, nil
 }
 
@@ -228,7 +231,7 @@ func (co *Consumer) Nack(ctx context.Context, id MessageID, delay time.Duration,
 	}
 	req := &danubepb.NackRequest{RequestId: id.RequestID, MsgId: id.proto(), SubscriptionName: co.opts.Subscription}
 	if delay > 0 {
-		ms := uint64(delay.Milliseconds()) //nolint:gosec // positive
+		ms := uint64(delay.Milliseconds())
 		req.DelayMs = &ms
 	}
 	if reason != "" {
@@ -272,7 +275,7 @@ func (co *Consumer) Close() error {
 	return nil
 }
 
-func (co *Consumer) closeForClient() { _ = co.Close() } //nolint:errcheck // Close cannot fail
+func (co *Consumer) closeForClient() { _ = co.Close() }
 
 // fail ends the consumer with a permanent error, reported by Receive.
 func (co *Consumer) fail(err error) {
@@ -347,7 +350,7 @@ func (pc *partConsumer) subscribe(ctx context.Context) (*consumerSession, error)
 			TopicName:        pc.topic,
 			ConsumerName:     o.Name,
 			Subscription:     o.Subscription,
-			SubscriptionType: danubepb.ConsumerRequest_SubscriptionType(o.Type), //nolint:gosec // validated 0..3
+			SubscriptionType: danubepb.ConsumerRequest_SubscriptionType(o.Type),
 			KeyFilters:       o.KeyFilters,
 		})
 		if err != nil {
@@ -416,6 +419,7 @@ func healable(err error) bool {
 	if err == nil || errors.Is(err, errRestart) || IsTransient(err) {
 		return true
 	}
+	//exhaustive:ignore // the codes listed heal; every other code is permanent
 	switch status.Code(err) {
 	case codes.NotFound, codes.Canceled, codes.Aborted, codes.Internal, codes.Unknown:
 		// INTERNAL/UNKNOWN/ABORTED: a stream reset mid-flight (RST_STREAM, broker crash).
@@ -487,7 +491,7 @@ func (pc *partConsumer) received(m *danubepb.StreamMessage) *ReceivedMessage {
 		},
 		Payload:       m.GetPayload(),
 		Attributes:    m.GetAttributes(),
-		PublishTime:   time.UnixMilli(int64(m.GetPublishTime())), //nolint:gosec // milliseconds fit
+		PublishTime:   time.UnixMilli(int64(m.GetPublishTime())),
 		ProducerName:  m.GetProducerName(),
 		SchemaID:      m.SchemaId,
 		SchemaVersion: m.SchemaVersion,

@@ -15,23 +15,23 @@ import (
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 
-func newTestConsumer(t testing.TB, c *Client, opts ConsumerOptions) *Consumer {
-	t.Helper()
+func newTestConsumer(tb testing.TB, c *Client, opts ConsumerOptions) *Consumer {
+	tb.Helper()
 	co, err := c.Subscribe(context.Background(), opts)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { _ = co.Close() })
+	tb.Cleanup(func() { _ = co.Close() })
 	return co
 }
 
-func receive(t testing.TB, co *Consumer) *ReceivedMessage {
-	t.Helper()
+func receive(tb testing.TB, co *Consumer) *ReceivedMessage {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	m, err := co.Receive(ctx)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return m
 }

@@ -41,6 +41,7 @@ func IsTransient(err error) bool {
 	if !ok {
 		return false
 	}
+	//exhaustive:ignore // only these codes are transient
 	switch st.Code() {
 	case codes.Unavailable:
 		return !isNamespaceMissing(st)
@@ -76,6 +77,7 @@ func classify(what string, err error) error {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	msg := st.Message()
+	//exhaustive:ignore // codes without a sentinel are returned wrapped as they are
 	switch st.Code() {
 	case codes.Unavailable:
 		if isNamespaceMissing(st) {

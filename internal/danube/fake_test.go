@@ -80,8 +80,8 @@ func withServerTLS(tc *tls.Config) fakeOption {
 	}
 }
 
-func newFakeBroker(t testing.TB, opts ...fakeOption) *fakeBroker {
-	t.Helper()
+func newFakeBroker(tb testing.TB, opts ...fakeOption) *fakeBroker {
+	tb.Helper()
 	b := &fakeBroker{
 		namespaces:  map[string]bool{"default": true},
 		producers:   map[uint64]*fakeProducer{},
@@ -111,7 +111,7 @@ func newFakeBroker(t testing.TB, opts ...fakeOption) *fakeBroker {
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	b.url = "http://" + lis.Addr().String()
 	b.srv = grpc.NewServer(sopts...)
@@ -121,7 +121,7 @@ func newFakeBroker(t testing.TB, opts ...fakeOption) *fakeBroker {
 	danubepb.RegisterHealthCheckServer(b.srv, fakeHealthSvc{b: b})
 	schemapb.RegisterSchemaRegistryServer(b.srv, fakeSchemaSvc{b: b})
 	go func() { _ = b.srv.Serve(lis) }()
-	t.Cleanup(b.srv.Stop)
+	tb.Cleanup(b.srv.Stop)
 	return b
 }
 
@@ -267,7 +267,10 @@ func (s fakeProducerSvc) SendMessage(ctx context.Context, m *danubepb.StreamMess
 	if t == nil {
 		return nil, status.Error(codes.PermissionDenied, "Unable to publish the message: topic not found")
 	}
-	c := proto.Clone(m).(*danubepb.StreamMessage) //nolint:forcetypeassert // same type
+	c, ok := proto.Clone(m).(*danubepb.StreamMessage)
+	if !ok {
+		return nil, status.Error(codes.Internal, "clone failed")
+	}
 	if t.strategy == danubepb.DispatchStrategy_Reliable {
 		c.MsgId.TopicOffset = t.offset
 		t.offset++
@@ -459,12 +462,12 @@ func (fakeSchemaSvc) GetSchema(_ context.Context, req *schemapb.GetSchemaRequest
 }
 
 // eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
+func eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			tb.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -478,12 +481,12 @@ func testConfig(url string) Config {
 	}
 }
 
-func newTestClient(t testing.TB, cfg Config) *Client {
-	t.Helper()
+func newTestClient(tb testing.TB, cfg Config) *Client {
+	tb.Helper()
 	c, err := NewClient(cfg)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.Close() })
+	tb.Cleanup(func() { _ = c.Close() })
 	return c
 }

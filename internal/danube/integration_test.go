@@ -18,13 +18,13 @@ import (
 
 // Integration tests: the client against the in-process test broker.
 
-func newTestBroker(t testing.TB, opts ...danubetest.Option) *danubetest.Broker {
-	t.Helper()
+func newTestBroker(tb testing.TB, opts ...danubetest.Option) *danubetest.Broker {
+	tb.Helper()
 	b, err := danubetest.New(opts...)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(b.Close)
+	tb.Cleanup(b.Close)
 	return b
 }
 
@@ -47,8 +47,10 @@ func TestIntegrationPartitionedRoundTripKeepsKeyOrder(t *testing.T) {
 	is := is.New(t)
 	b := newTestBroker(t)
 	c := newTestClient(t, testConfig(b.URL()))
-	p := newTestProducer(t, c, ProducerOptions{Topic: "/default/orders", Name: "prod", Partitions: 4,
-		Dispatch: Reliable, MaxInFlight: 32, Ordering: OrderPerKey})
+	p := newTestProducer(t, c, ProducerOptions{
+		Topic: "/default/orders", Name: "prod", Partitions: 4,
+		Dispatch: Reliable, MaxInFlight: 32, Ordering: OrderPerKey,
+	})
 	is.NoErr(b.CreateTopic("/default/orders2", true)) // the prefix scan also finds this one
 	co := newTestConsumer(t, c, ConsumerOptions{Topic: "/default/orders", Name: "cons", Subscription: "sub", Type: Exclusive})
 	is.Equal(co.Partitions(), p.Topics())
@@ -234,8 +236,10 @@ func TestIntegrationSchemaStamped(t *testing.T) {
 		Subject: "orders-value", SchemaType: "json_schema", SchemaDefinition: []byte(`{"type":"object"}`),
 	})
 	is.NoErr(err)
-	p := newTestProducer(t, c, ProducerOptions{Topic: "/default/s", Name: "prod", Dispatch: Reliable,
-		Schema: &SchemaRef{Subject: "orders-value"}})
+	p := newTestProducer(t, c, ProducerOptions{
+		Topic: "/default/s", Name: "prod", Dispatch: Reliable,
+		Schema: &SchemaRef{Subject: "orders-value"},
+	})
 	co := newTestConsumer(t, c, ConsumerOptions{Topic: "/default/s", Name: "c", Subscription: "s", Type: Shared})
 	is.NoErr(p.Send(context.Background(), Message{Payload: []byte(`{}`)}))
 	m := receive(t, co)

@@ -179,6 +179,8 @@ func (c *Client) lookupOnce(ctx context.Context, topic string) (*route, error) {
 	}
 	switch resp.GetResponseType() {
 	case danubepb.TopicLookupResponse_Connect, danubepb.TopicLookupResponse_Redirect:
+	case danubepb.TopicLookupResponse_Failed:
+		return nil, fmt.Errorf("look up topic %q: the broker answered Failed", topic)
 	default:
 		return nil, fmt.Errorf("look up topic %q: the broker answered %s", topic, resp.GetResponseType())
 	}

@@ -77,9 +77,23 @@ type job struct {
 }
 
 var (
-	jobPool  = sync.Pool{New: func() any { return new(job) }}
-	lanePool = sync.Pool{New: func() any { return new(lane) }}
+	jobPool  sync.Pool
+	lanePool sync.Pool
 )
+
+func getJob() *job {
+	if j, ok := jobPool.Get().(*job); ok {
+		return j
+	}
+	return new(job)
+}
+
+func getLane() *lane {
+	if l, ok := lanePool.Get().(*lane); ok {
+		return l
+	}
+	return new(lane)
+}
 
 func (pl *pipeline) init(p *Producer) {
 	pl.p = p
@@ -87,7 +101,7 @@ func (pl *pipeline) init(p *Producer) {
 	pl.slots = make(chan struct{}, p.opts.MaxInFlight)
 	pl.jobs = make(chan *job, p.opts.MaxInFlight)
 	pl.abort = make(chan struct{})
-	//nolint:gosec // stopRun is called by close
+	// Sends whose own context never ends use this one, which Close cancels.
 	pl.runCtx, pl.stopRun = context.WithCancel(context.Background())
 	pl.lanes = map[laneKey]*lane{}
 }
@@ -104,7 +118,7 @@ func (pl *pipeline) submit(ctx context.Context, part int, msg *Message, done fun
 			return fmt.Errorf("producer %q: send: %w", pl.p.opts.Name, ErrClosed)
 		}
 	}
-	j := jobPool.Get().(*job) //nolint:forcetypeassert // pool of *job
+	j := getJob()
 	j.ctx, j.msg, j.part, j.done = ctx, *msg, part, done
 
 	pl.mu.Lock()
@@ -131,7 +145,7 @@ func (pl *pipeline) submit(ctx context.Context, part int, msg *Message, done fun
 	}
 	l := pl.lanes[k]
 	if l == nil {
-		l = lanePool.Get().(*lane) //nolint:forcetypeassert // pool of *lane
+		l = getLane()
 		l.key = k
 		pl.lanes[k] = l
 	}
@@ -294,7 +308,7 @@ func (pl *pipeline) close(ctx context.Context) error {
 	if err != nil {
 		// Every remaining send now ends promptly: queued ones fail at once,
 		// calls on the wire end with their own contexts.
-		_ = pl.flush(context.Background()) //nolint:errcheck // cannot fail without a deadline
+		_ = pl.flush(context.Background()) //nolint:contextcheck // cannot fail without a deadline
 	}
 	pl.mu.Lock()
 	started := pl.started

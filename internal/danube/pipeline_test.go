@@ -60,7 +60,7 @@ func trackingHook(f *inFlight, laneOf func(*danubepb.StreamMessage) string) func
 		lane := laneOf(m)
 		f.enter(lane)
 		defer f.leave(lane)
-		time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond) //nolint:gosec // test jitter
+		time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond)
 		return nil
 	}
 }
@@ -108,8 +108,10 @@ func TestSendAsyncOrderPerKeyKeepsKeyOrder(t *testing.T) {
 	var f inFlight
 	b.sendHook = trackingHook(&f, keyLane)
 	c := newTestClient(t, testConfig(b.url))
-	p := newTestProducer(t, c, ProducerOptions{Topic: "/default/t", Name: "prod", Partitions: 2,
-		Dispatch: Reliable, MaxInFlight: 16, Ordering: OrderPerKey})
+	p := newTestProducer(t, c, ProducerOptions{
+		Topic: "/default/t", Name: "prod", Partitions: 2,
+		Dispatch: Reliable, MaxInFlight: 16, Ordering: OrderPerKey,
+	})
 
 	const n, keys = 600, 12
 	var d doneCounter
@@ -146,8 +148,10 @@ func TestSendAsyncOrderPerPartition(t *testing.T) {
 	var f inFlight
 	b.sendHook = trackingHook(&f, partitionLane)
 	c := newTestClient(t, testConfig(b.url))
-	p := newTestProducer(t, c, ProducerOptions{Topic: "/default/t", Name: "prod", Partitions: 3,
-		Dispatch: Reliable, MaxInFlight: 8, Ordering: OrderPerPartition})
+	p := newTestProducer(t, c, ProducerOptions{
+		Topic: "/default/t", Name: "prod", Partitions: 3,
+		Dispatch: Reliable, MaxInFlight: 8, Ordering: OrderPerPartition,
+	})
 	const n = 300
 	var d doneCounter
 	for i := range n {
@@ -173,8 +177,10 @@ func TestSendAsyncOrderNoneRunsConcurrently(t *testing.T) {
 	var f inFlight
 	b.sendHook = trackingHook(&f, partitionLane)
 	c := newTestClient(t, testConfig(b.url))
-	p := newTestProducer(t, c, ProducerOptions{Topic: "/default/t", Name: "prod", Dispatch: Reliable,
-		MaxInFlight: 8, Ordering: OrderNone})
+	p := newTestProducer(t, c, ProducerOptions{
+		Topic: "/default/t", Name: "prod", Dispatch: Reliable,
+		MaxInFlight: 8, Ordering: OrderNone,
+	})
 	const n = 200
 	var d doneCounter
 	for i := range n {
@@ -201,8 +207,10 @@ func TestSendAsyncBlocksAtMaxInFlight(t *testing.T) {
 		return nil
 	}
 	c := newTestClient(t, testConfig(b.url))
-	p := newTestProducer(t, c, ProducerOptions{Topic: "/default/t", Name: "prod", Dispatch: Reliable,
-		MaxInFlight: 3, Ordering: OrderNone})
+	p := newTestProducer(t, c, ProducerOptions{
+		Topic: "/default/t", Name: "prod", Dispatch: Reliable,
+		MaxInFlight: 3, Ordering: OrderNone,
+	})
 	var d doneCounter
 	for i := range 3 {
 		is.NoErr(p.SendAsync(context.Background(), Message{Payload: []byte("x")}, d.done(i)))
@@ -239,8 +247,10 @@ func TestSendAsyncPredecessorFailure(t *testing.T) {
 		}
 	}
 	c := newTestClient(t, testConfig(b.url))
-	p := newTestProducer(t, c, ProducerOptions{Topic: "/default/t", Name: "prod", Dispatch: Reliable,
-		MaxInFlight: 16, Ordering: OrderPerKey})
+	p := newTestProducer(t, c, ProducerOptions{
+		Topic: "/default/t", Name: "prod", Dispatch: Reliable,
+		MaxInFlight: 16, Ordering: OrderPerKey,
+	})
 
 	var d doneCounter
 	msgs := []Message{
@@ -283,8 +293,10 @@ func TestSendAsyncRefusesClosedLaneUntilFlush(t *testing.T) {
 		return nil
 	}
 	c := newTestClient(t, testConfig(b.url))
-	p := newTestProducer(t, c, ProducerOptions{Topic: "/default/t", Name: "prod", Dispatch: Reliable,
-		Ordering: OrderPerPartition})
+	p := newTestProducer(t, c, ProducerOptions{
+		Topic: "/default/t", Name: "prod", Dispatch: Reliable,
+		Ordering: OrderPerPartition,
+	})
 	failed := make(chan error, 1)
 	is.NoErr(p.SendAsync(context.Background(), Message{Payload: []byte("fail")}, func(err error) { failed <- err }))
 	is.True(<-failed != nil)
@@ -320,8 +332,10 @@ func TestCloseWaitsForAcceptedSends(t *testing.T) {
 		return nil
 	}
 	c := newTestClient(t, testConfig(b.url))
-	p, err := c.NewProducer(context.Background(), ProducerOptions{Topic: "/default/t", Name: "prod",
-		Dispatch: Reliable, MaxInFlight: 4, Ordering: OrderNone})
+	p, err := c.NewProducer(context.Background(), ProducerOptions{
+		Topic: "/default/t", Name: "prod",
+		Dispatch: Reliable, MaxInFlight: 4, Ordering: OrderNone,
+	})
 	is.NoErr(err)
 	var d doneCounter
 	for i := range 40 {
@@ -341,8 +355,10 @@ func TestCloseCutsShortWhenContextEnds(t *testing.T) {
 	}
 	cfg := testConfig(b.url)
 	c := newTestClient(t, cfg)
-	p, err := c.NewProducer(context.Background(), ProducerOptions{Topic: "/default/t", Name: "prod",
-		Dispatch: Reliable, MaxInFlight: 8, Ordering: OrderPerPartition})
+	p, err := c.NewProducer(context.Background(), ProducerOptions{
+		Topic: "/default/t", Name: "prod",
+		Dispatch: Reliable, MaxInFlight: 8, Ordering: OrderPerPartition,
+	})
 	is.NoErr(err)
 	var d doneCounter
 	for i := range 5 {

@@ -144,7 +144,8 @@ func (c *Client) NewProducer(ctx context.Context, opts ProducerOptions) (*Produc
 	if err := c.track(p); err != nil {
 		return nil, fmt.Errorf("producer %q: %w", opts.Name, err)
 	}
-	p.health = startHealth(c.health, p.checkHealth)
+	// The health check outlives ctx, which bounds only the creation.
+	p.health = startHealth(c.health, p.checkHealth) //nolint:contextcheck // runs until Close
 	return p, nil
 }
 
@@ -227,7 +228,7 @@ func (p *Producer) Close(ctx context.Context) error {
 func (p *Producer) closeForClient() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = p.Close(ctx) //nolint:errcheck // the client is closing; nothing to report to
+	_ = p.Close(ctx)
 }
 
 // partProducer is the producer on one partition topic.
@@ -380,9 +381,14 @@ type sendBuf struct {
 	resp danubepb.MessageResponse
 }
 
-var sendBufs = sync.Pool{New: func() any { return new(sendBuf) }}
+var sendBufs sync.Pool
 
-func getSendBuf() *sendBuf { return sendBufs.Get().(*sendBuf) } //nolint:forcetypeassert // pool of *sendBuf
+func getSendBuf() *sendBuf {
+	if b, ok := sendBufs.Get().(*sendBuf); ok {
+		return b
+	}
+	return new(sendBuf)
+}
 
 func putSendBuf(b *sendBuf) {
 	b.msg.Payload, b.msg.Attributes, b.msg.RoutingKey, b.msg.MsgId = nil, nil, nil, nil
@@ -395,7 +401,7 @@ func (pp *partProducer) fill(b *sendBuf, s *producerSession, m *Message) *sendBu
 	b.msg.RequestId = pp.reqID.Add(1)
 	b.msg.MsgId = &b.id
 	b.msg.Payload = m.Payload
-	b.msg.PublishTime = uint64(time.Now().UnixMilli()) //nolint:gosec // the clock is after 1970
+	b.msg.PublishTime = uint64(time.Now().UnixMilli())
 	b.msg.ProducerName = pp.name
 	b.msg.SubscriptionName = ""
 	b.msg.Attributes = m.Attributes

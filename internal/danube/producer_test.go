@@ -27,13 +27,13 @@ const (
 	mHealth         = "/danube.HealthCheck/HealthCheck"
 )
 
-func newTestProducer(t testing.TB, c *Client, opts ProducerOptions) *Producer {
-	t.Helper()
+func newTestProducer(tb testing.TB, c *Client, opts ProducerOptions) *Producer {
+	tb.Helper()
 	p, err := c.NewProducer(context.Background(), opts)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { _ = p.Close(context.Background()) })
+	tb.Cleanup(func() { _ = p.Close(context.Background()) })
 	return p
 }
 
@@ -57,7 +57,7 @@ func TestSendWritesWireFields(t *testing.T) {
 	is.True(m.GetMsgId().GetProducerId() != 0)
 	is.Equal(m.GetRoutingKey(), "k1")
 	is.Equal(m.GetAttributes()["a"], "b")
-	is.True(time.UnixMilli(int64(m.GetPublishTime())).After(before)) //nolint:gosec // test
+	is.True(time.UnixMilli(int64(m.GetPublishTime())).After(before))
 	is.True(m.SchemaId == nil)
 	is.True(msgs[1].RoutingKey == nil)                       // no key, no routing_key
 	is.True(msgs[1].GetRequestId() > m.GetRequestId())       // per-producer counter
@@ -263,24 +263,32 @@ func TestSchemaIsResolvedAndStamped(t *testing.T) {
 	b := newFakeBroker(t)
 	c := newTestClient(t, testConfig(b.url))
 
-	p := newTestProducer(t, c, ProducerOptions{Topic: "/default/s", Name: "latest", Dispatch: Reliable,
-		Schema: &SchemaRef{Subject: "orders"}})
+	p := newTestProducer(t, c, ProducerOptions{
+		Topic: "/default/s", Name: "latest", Dispatch: Reliable,
+		Schema: &SchemaRef{Subject: "orders"},
+	})
 	is.NoErr(p.Send(context.Background(), Message{Payload: []byte("{}")}))
 	m := b.stored("/default/s")[0]
 	is.Equal(m.GetSchemaId(), uint64(7))
 	is.Equal(m.GetSchemaVersion(), uint32(3))
 
-	p2 := newTestProducer(t, c, ProducerOptions{Topic: "/default/s2", Name: "pinned", Dispatch: Reliable,
-		Schema: &SchemaRef{Subject: "orders", Version: 2}})
+	p2 := newTestProducer(t, c, ProducerOptions{
+		Topic: "/default/s2", Name: "pinned", Dispatch: Reliable,
+		Schema: &SchemaRef{Subject: "orders", Version: 2},
+	})
 	is.NoErr(p2.Send(context.Background(), Message{Payload: []byte("{}")}))
 	is.Equal(b.stored("/default/s2")[0].GetSchemaVersion(), uint32(2))
 
-	_, err := c.NewProducer(context.Background(), ProducerOptions{Topic: "/default/s3", Name: "x", Dispatch: Reliable,
-		Schema: &SchemaRef{Subject: "orders", MinVersion: 4}})
+	_, err := c.NewProducer(context.Background(), ProducerOptions{
+		Topic: "/default/s3", Name: "x", Dispatch: Reliable,
+		Schema: &SchemaRef{Subject: "orders", MinVersion: 4},
+	})
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "minimum 4"))
-	_, err = c.NewProducer(context.Background(), ProducerOptions{Topic: "/default/s3", Name: "x", Dispatch: Reliable,
-		Schema: &SchemaRef{Subject: "orders", Version: 9}})
+	_, err = c.NewProducer(context.Background(), ProducerOptions{
+		Topic: "/default/s3", Name: "x", Dispatch: Reliable,
+		Schema: &SchemaRef{Subject: "orders", Version: 9},
+	})
 	is.True(strings.Contains(err.Error(), "version 9 does not exist"))
 }
 
