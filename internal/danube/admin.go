@@ -54,12 +54,17 @@ func (a *Admin) do(ctx context.Context, what string, call func(ctx context.Conte
 	return a.c.service.decorate(classify("admin: "+what, err))
 }
 
-// CreateNamespace creates a namespace; an existing one is not an error.
+// CreateNamespace creates a namespace; an existing one is not an error (the
+// broker answers NOT_FOUND "… already exists").
 func (a *Admin) CreateNamespace(ctx context.Context, name string) error {
-	return a.do(ctx, fmt.Sprintf("create namespace %q", name), func(ctx context.Context) (bool, error) {
+	err := a.do(ctx, fmt.Sprintf("create namespace %q", name), func(ctx context.Context) (bool, error) {
 		resp, err := a.namespaces.CreateNamespace(ctx, &adminpb.NamespaceRequest{Name: name})
 		return resp.GetSuccess(), err
 	})
+	if errors.Is(err, ErrAlreadyExists) {
+		return nil
+	}
+	return err
 }
 
 // CreateTopic creates a plain topic. An existing topic gives an error

@@ -31,6 +31,9 @@ type fakeNamespaceAdmin struct {
 }
 
 func (f *fakeNamespaceAdmin) CreateNamespace(_ context.Context, r *adminpb.NamespaceRequest) (*adminpb.NamespaceResponse, error) {
+	if f.names[r.GetName()] {
+		return nil, status.Errorf(codes.NotFound, "Unable to create the namespace %s due to Namespace %s already exists.", r.GetName(), r.GetName())
+	}
 	f.names[r.GetName()] = true
 	return &adminpb.NamespaceResponse{Success: true}, nil
 }
@@ -95,6 +98,7 @@ func TestAdmin(t *testing.T) {
 
 	is.NoErr(a.CreateNamespace(ctx, "orders"))
 	is.True(fn.names["orders"])
+	is.NoErr(a.CreateNamespace(ctx, "orders")) // idempotent
 	is.NoErr(a.CreateTopic(ctx, "/orders/t", Reliable)) // after two transient errors
 	is.Equal(fa.topics["/orders/t"], adminpb.DispatchStrategy_Reliable)
 	err = a.CreateTopic(ctx, "/orders/t", Reliable)

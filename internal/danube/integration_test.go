@@ -170,6 +170,7 @@ func TestIntegrationNamespaceAndAdmin(t *testing.T) {
 	is.NoErr(err)
 	defer a.Close()
 	is.NoErr(a.CreateNamespace(context.Background(), "sales"))
+	is.NoErr(a.CreateNamespace(context.Background(), "sales"))
 	is.NoErr(a.CreatePartitionedTopic(context.Background(), "/sales/p", 2, Reliable))
 	parts, err := c.Partitions(context.Background(), "/sales/p")
 	is.NoErr(err)
