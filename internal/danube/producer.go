@@ -198,7 +198,7 @@ func (p *Producer) checkHealth(ctx context.Context) {
 			p.c.log.DebugContext(ctx, "producer health check failed", "topic", pp.topic, "producer", pp.name, "error", err)
 		case closed:
 			p.c.log.InfoContext(ctx, "broker closed the producer: re-creating it", "topic", pp.topic, "producer", pp.name)
-			if err := pp.recreate(ctx, s); err != nil {
+			if err := pp.recreate(ctx, s, p.c.retry); err != nil {
 				p.c.log.WarnContext(ctx, "re-creating the producer failed", "topic", pp.topic, "producer", pp.name, "error", err)
 			}
 		}
@@ -269,7 +269,7 @@ func newPartProducer(c *Client, o *ProducerOptions, i int, schema *resolvedSchem
 }
 
 func (pp *partProducer) start(ctx context.Context) error {
-	s, err := pp.create(ctx)
+	s, err := pp.create(ctx, pp.c.retry)
 	if err != nil {
 		return err
 	}
@@ -279,10 +279,10 @@ func (pp *partProducer) start(ctx context.Context) error {
 
 // create looks the topic up and registers the producer. The broker answers a
 // known (topic, name) with the existing id, so this is also the reconnect.
-func (pp *partProducer) create(ctx context.Context) (*producerSession, error) {
+func (pp *partProducer) create(ctx context.Context, policy RetryPolicy) (*producerSession, error) {
 	var s *producerSession
 	last := pp.c.service
-	err := retry(ctx, pp.c.retry, nil, func(ctx context.Context) error {
+	err := retry(ctx, policy, nil, func(ctx context.Context) error {
 		r, err := pp.c.lookupOnce(ctx, pp.topic)
 		if err != nil {
 			return err
@@ -312,8 +312,8 @@ func (pp *partProducer) create(ctx context.Context) (*producerSession, error) {
 
 // recreate replaces the session stale with a new one, once however many
 // senders and the health check ask for it at the same time. No lock is held
-// across the calls.
-func (pp *partProducer) recreate(ctx context.Context, stale *producerSession) error {
+// across the calls. policy bounds the attempts of this caller.
+func (pp *partProducer) recreate(ctx context.Context, stale *producerSession, policy RetryPolicy) error {
 	for {
 		pp.mu.Lock()
 		if pp.cur.Load() != stale {
@@ -333,7 +333,7 @@ func (pp *partProducer) recreate(ctx context.Context, stale *producerSession) er
 		pp.creating = done
 		pp.mu.Unlock()
 
-		s, err := pp.create(ctx)
+		s, err := pp.create(ctx, policy)
 
 		pp.mu.Lock()
 		if err == nil {
@@ -435,7 +435,7 @@ func (pp *partProducer) send(ctx context.Context, m *Message, stop <-chan struct
 			if policy.exhausted(recreations) {
 				return classify(what+": the producer keeps disappearing", err)
 			}
-			if rerr := pp.recreate(ctx, s); rerr != nil {
+			if rerr := pp.recreate(ctx, s, policy); rerr != nil {
 				return fmt.Errorf("%s: the broker lost the producer and re-creating it failed: %w", what, rerr)
 			}
 		case IsTransient(err):
@@ -449,7 +449,8 @@ func (pp *partProducer) send(ctx context.Context, m *Message, stop <-chan struct
 			if retries >= 2 {
 				// The topic may have moved or the broker restarted: look it up
 				// and register again (same name, so the same producer).
-				if rerr := pp.recreate(ctx, s); rerr != nil && !IsTransient(rerr) {
+				// One attempt: the send's own retries already pace this loop.
+				if rerr := pp.recreate(ctx, s, noRetry); rerr != nil && !IsTransient(rerr) {
 					return fmt.Errorf("%s: %w", what, rerr)
 				}
 			}

@@ -213,6 +213,7 @@ func TestSendRetryGivesUpAfterPolicy(t *testing.T) {
 	is.Equal(status.Code(err), codes.Unavailable)
 	is.True(IsTransient(err))
 	is.Equal(b.callCount(mSendMessage), 3)
+	is.Equal(b.callCount(mCreateProducer), 2) // one re-registration attempt, not a nested retry loop
 }
 
 func TestSendBackoffHonoursContext(t *testing.T) {

@@ -18,6 +18,9 @@ type RetryPolicy struct {
 // DefaultRetry matches the official clients' bounds.
 var DefaultRetry = RetryPolicy{MaxRetries: 5, Base: 200 * time.Millisecond, Max: 5 * time.Second}
 
+// noRetry makes a single attempt.
+var noRetry = RetryPolicy{MaxRetries: 0, Base: time.Millisecond, Max: time.Millisecond}
+
 // normalized fills in defaults: the zero policy is DefaultRetry, and a
 // missing Base or Max takes the default's value.
 func (r RetryPolicy) normalized() RetryPolicy {
