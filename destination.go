@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/conduitio/conduit-commons/opencdc"
 	sdk "github.com/conduitio/conduit-connector-sdk"
@@ -22,10 +23,24 @@ type Destination struct {
 	writer *destination.Writer
 }
 
+// Batching defaults. Without batching Conduit hands over one record per
+// Write, and each record then waits for the broker before the next is sent;
+// batches let Write pipeline many sends. The delay bounds the latency a
+// record waits for its batch to fill.
+const (
+	defaultBatchSize  = 1000
+	defaultBatchDelay = 10 * time.Millisecond
+)
+
 // NewDestination returns the destination wrapped in the SDK's default
-// middleware (record format, batching, rate limit, schema extraction).
+// middleware (record format, batching, rate limit, schema extraction), with
+// batching on by default.
 func NewDestination() sdk.Destination {
-	return sdk.DestinationWithMiddleware(&Destination{})
+	return sdk.DestinationWithMiddleware(&Destination{config: config.DestinationConfig{
+		DefaultDestinationMiddleware: sdk.DefaultDestinationMiddleware{
+			DestinationWithBatch: sdk.DestinationWithBatch{BatchSize: defaultBatchSize, BatchDelay: defaultBatchDelay},
+		},
+	}})
 }
 
 // Config returns the destination's parameters for the SDK to fill in.
