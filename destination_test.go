@@ -196,6 +196,7 @@ func startBenchBroker(b *testing.B, latency time.Duration) *danubetest.Broker {
 }
 
 func benchmarkSequentialSend(b *testing.B, latency time.Duration) float64 {
+	b.Helper()
 	broker := startBenchBroker(b, latency)
 	client, err := dclient.NewClient(dclient.Config{URL: broker.URL()})
 	if err != nil {
@@ -230,6 +231,7 @@ func benchmarkSequentialSend(b *testing.B, latency time.Duration) float64 {
 }
 
 func benchmarkDestination(b *testing.B, latency time.Duration, batch int) float64 {
+	b.Helper()
 	broker := startBenchBroker(b, latency)
 	d := openDestination(b, config.Config{
 		"url":        broker.URL(),

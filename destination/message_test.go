@@ -92,7 +92,7 @@ func TestMessage_TemplateFormat(t *testing.T) {
 	cfg := mapperConfig()
 	format := "template"
 	cfg.DestinationWithRecordFormat.RecordFormat = &format
-	cfg.DestinationWithRecordFormat.RecordFormatOptions = `{{ printf "%s" .Payload.After }}`
+	cfg.RecordFormatOptions = `{{ printf "%s" .Payload.After }}`
 	rec := sampleRecord()
 	rec.Payload.After = opencdc.RawData("hello")
 
@@ -107,7 +107,7 @@ func TestMessage_FailingTemplateFormatIsAnError(t *testing.T) {
 	cfg := mapperConfig()
 	format := "template"
 	cfg.DestinationWithRecordFormat.RecordFormat = &format
-	cfg.DestinationWithRecordFormat.RecordFormatOptions = `{{ .NoSuchField }}`
+	cfg.RecordFormatOptions = `{{ .NoSuchField }}`
 	rec := sampleRecord()
 
 	_, err := newTestMapper(t, cfg).Message(&rec)

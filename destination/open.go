@@ -19,7 +19,7 @@ const fallbackProducerName = "conduit-connector-danube"
 // creates the producer right away, so a missing namespace or a strategy
 // mismatch fails Open rather than the first Write.
 func Open(ctx context.Context, cfg *config.DestinationConfig) (*Writer, error) {
-	clientCfg, err := cfg.Connection.ClientConfig(cfg.URL)
+	clientCfg, err := cfg.ClientConfig(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("connection parameters: %w", err)
 	}
@@ -66,7 +66,7 @@ func producerOptions(ctx context.Context, cfg *config.DestinationConfig) (danube
 		Ordering:    ordering,
 	}
 	if cfg.Schema.Subject != "" {
-		opts.Schema = &danube.SchemaRef{Subject: cfg.Schema.Subject, Version: uint32(cfg.Schema.Version)} //nolint:gosec // bounded by Validate
+		opts.Schema = &danube.SchemaRef{Subject: cfg.Schema.Subject, Version: uint32(cfg.Schema.Version)}
 	}
 	return opts, nil
 }
