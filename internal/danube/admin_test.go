@@ -98,7 +98,7 @@ func TestAdmin(t *testing.T) {
 
 	is.NoErr(a.CreateNamespace(ctx, "orders"))
 	is.True(fn.names["orders"])
-	is.NoErr(a.CreateNamespace(ctx, "orders")) // idempotent
+	is.NoErr(a.CreateNamespace(ctx, "orders"))          // idempotent
 	is.NoErr(a.CreateTopic(ctx, "/orders/t", Reliable)) // after two transient errors
 	is.Equal(fa.topics["/orders/t"], adminpb.DispatchStrategy_Reliable)
 	err = a.CreateTopic(ctx, "/orders/t", Reliable)

@@ -1,7 +1,3 @@
-// Package danube is the project's client for the Danube broker's gRPC protocol
-// (v0.15.1): topic lookup, partitioned topics, producers with pipelined sends,
-// consumers with self-healing receive streams, and the admin calls the connector
-// needs.
 package danube
 
 import (

@@ -324,3 +324,30 @@ func TestProducerSendAfterClose(t *testing.T) {
 	is.True(errors.Is(p.SendAsync(context.Background(), Message{}, nil), ErrClosed))
 	is.NoErr(p.Close(context.Background())) // idempotent
 }
+
+// Send holds no lock across the call: concurrent Sends are on the wire together.
+func TestConcurrentSendsAreNotSerialised(t *testing.T) {
+	is := is.New(t)
+	b := newFakeBroker(t)
+	const n = 8
+	arrived := make(chan struct{}, n)
+	release := make(chan struct{})
+	b.sendHook = func(context.Context, *danubepb.StreamMessage) error {
+		arrived <- struct{}{}
+		<-release
+		return nil
+	}
+	c := newTestClient(t, testConfig(b.url))
+	p := newTestProducer(t, c, ProducerOptions{Topic: "/default/t", Name: "prod", Dispatch: Reliable})
+	errs := make(chan error, n)
+	for range n {
+		go func() { errs <- p.Send(context.Background(), Message{Payload: []byte("x")}) }()
+	}
+	for range n {
+		<-arrived // all n calls reach the broker before any is answered
+	}
+	close(release)
+	for range n {
+		is.NoErr(<-errs)
+	}
+}
