@@ -1,0 +1,86 @@
+package danube_test
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/conduitio/conduit-commons/config"
+	sdk "github.com/conduitio/conduit-connector-sdk"
+	"github.com/matryer/is"
+	"go.uber.org/goleak"
+
+	danube "github.com/conduitio-labs/conduit-connector-danube"
+	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
+)
+
+// TestAcceptance runs the SDK's conformance suite for connectors against the
+// in-process test broker. The suite writes with the destination and reads
+// with the source, so it also proves that the two agree on the message
+// format.
+func TestAcceptance(t *testing.T) {
+	broker, err := danubetest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	// The broker's listeners run for the whole test; they are not leaks of
+	// the connector. Captured after New, so only they are ignored.
+	ignoreBroker := goleak.IgnoreCurrent()
+
+	srcCfg := config.Config{
+		"url":      broker.URL(),
+		"adminURL": broker.AdminURL(),
+		// The suite reads up to 30 records without acknowledging any; the
+		// broker stops delivering at its window of unacknowledged messages
+		// (10 by default), so widen the window, as a deployment would.
+		"maxUnackedMessages": "100",
+	}
+	dstCfg := config.Config{"url": broker.URL()}
+	var n atomic.Int64
+
+	sdk.AcceptanceTest(t, sdk.ConfigurableAcceptanceTestDriver{
+		Config: sdk.ConfigurableAcceptanceTestDriverConfig{
+			Connector:         danube.Connector,
+			SourceConfig:      srcCfg,
+			DestinationConfig: dstCfg,
+			BeforeTest: func(t *testing.T) {
+				// A fresh topic and subscription per test, so no test sees
+				// another's messages.
+				topic := fmt.Sprintf("/default/acceptance-%d", n.Add(1))
+				srcCfg["topics"] = topic
+				srcCfg["subscription"] = fmt.Sprintf("acceptance-%d", n.Load())
+				dstCfg["topic"] = topic
+				createSubscription(t, srcCfg)
+			},
+			GoleakOptions: []goleak.Option{
+				ignoreBroker,
+				// Each subscription on the broker has a dispatcher goroutine
+				// that lives as long as the broker (as on a real broker).
+				goleak.IgnoreAnyFunction("github.com/conduitio-labs/conduit-connector-danube/danubetest.(*subscription).run"),
+			},
+			// Reads of an empty topic block for the whole timeout; the suite
+			// waits for that in several tests, so keep it short. Writes wait
+			// for the broker's confirmation of every message.
+			ReadTimeout:  2 * time.Second,
+			WriteTimeout: 10 * time.Second,
+		},
+	})
+}
+
+// createSubscription does what Conduit does when a pipeline is created: it
+// configures a source and calls LifecycleOnCreated, which creates the topic
+// and the durable subscription. A Danube subscription only receives messages
+// published after it exists, and the suite writes before it opens the source.
+func createSubscription(t *testing.T, cfg config.Config) {
+	t.Helper()
+	is := is.New(t)
+	ctx := t.Context()
+	src := danube.Connector.NewSource()
+	err := sdk.Util.ParseConfig(ctx, cfg, src.Config(), danube.Connector.NewSpecification().SourceParams)
+	is.NoErr(err) // source config of the acceptance test is invalid
+	err = src.LifecycleOnCreated(ctx, cfg)
+	is.NoErr(err) // LifecycleOnCreated failed
+	is.NoErr(src.Teardown(ctx))
+}
