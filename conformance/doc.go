@@ -1,0 +1,17 @@
+// Package conformance holds the conformance suite: one set of tests that drives
+// the project's Danube client (internal/danube) against a broker and pins the
+// broker behaviour the client and the in-process test broker rely on.
+//
+// Without DANUBE_BROKER_URL the suite starts the in-process test broker
+// (package danubetest). With DANUBE_BROKER_URL (and DANUBE_ADMIN_URL, which
+// defaults to the broker's host on port 50051) it runs against a real
+// `danube-broker --mode standalone`:
+//
+//	DANUBE_BROKER_URL=http://127.0.0.1:6650 DANUBE_ADMIN_URL=http://127.0.0.1:50051 \
+//	    go test -race -count=1 ./conformance/...
+//
+// Tests that need knobs only the test broker has (timers as options, fault
+// hooks, restarts) skip on a real broker and say why. The broker-restart test
+// runs against a real broker when DANUBE_BROKER_RESTART_CMD names a shell
+// command that restarts it on the same ports with its data kept.
+package conformance

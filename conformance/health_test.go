@@ -1,0 +1,164 @@
+package conformance
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
+	"github.com/matryer/is"
+)
+
+const fastHealth = 200 * time.Millisecond
+
+func healthStatus(t *testing.T, w wire, kind danubepb.HealthCheckRequest_ClientType, id uint64) danubepb.HealthCheckResponse_ClientStatus {
+	t.Helper()
+	resp, err := w.health.HealthCheck(opContext(t), &danubepb.HealthCheckRequest{RequestId: 1, Client: kind, Id: id})
+	if err != nil {
+		t.Fatalf("HealthCheck(%v %d): %v", kind, id, err)
+	}
+	return resp.Status
+}
+
+// rawStream is a ReceiveMessages stream opened by the test itself.
+type rawStream struct {
+	stream danubepb.ConsumerService_ReceiveMessagesClient
+	cancel context.CancelFunc
+}
+
+// openStream opens ReceiveMessages for a consumer. The broker attaches it
+// asynchronously; receiving a message proves it is attached.
+func openStream(t *testing.T, w wire, consumerID uint64) rawStream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	stream, err := w.consumers.ReceiveMessages(ctx, &danubepb.ReceiveRequest{RequestId: 1, ConsumerId: consumerID})
+	if err != nil {
+		t.Fatalf("ReceiveMessages(%d): %v", consumerID, err)
+	}
+	return rawStream{stream: stream, cancel: cancel}
+}
+
+// sendRaw publishes payload through a producer created on the wire.
+func sendRaw(t *testing.T, w wire, topic string, producerID uint64, payload string) {
+	t.Helper()
+	_, err := w.producers.SendMessage(opContext(t), &danubepb.StreamMessage{
+		RequestId:   1,
+		MsgId:       &danubepb.MsgID{ProducerId: producerID, TopicName: topic, BrokerAddr: shared.url},
+		Payload:     []byte(payload),
+		PublishTime: uint64(time.Now().UnixMilli()),
+	})
+	if err != nil {
+		t.Fatalf("SendMessage(%q): %v", payload, err)
+	}
+}
+
+// TestHealthCheckReportsClose pins what clients heal from: CLOSE for unknown
+// IDs and for a consumer whose stream went away, OK again after a takeover.
+func TestHealthCheckReportsClose(t *testing.T) {
+	is := is.New(t)
+	w := shared.wire(t)
+	topic := newTopic(t)
+	const (
+		producerKind = danubepb.HealthCheckRequest_Producer
+		consumerKind = danubepb.HealthCheckRequest_Consumer
+		ok           = danubepb.HealthCheckResponse_OK
+		closed       = danubepb.HealthCheckResponse_CLOSE
+	)
+
+	prod, err := w.producers.CreateProducer(opContext(t), &danubepb.ProducerRequest{
+		RequestId: 1, ProducerName: "p", TopicName: topic, DispatchStrategy: danubepb.DispatchStrategy_Reliable,
+	})
+	is.NoErr(err)
+	is.Equal(healthStatus(t, w, producerKind, prod.ProducerId), ok)
+	is.Equal(healthStatus(t, w, producerKind, prod.ProducerId+1), closed) // unknown producer
+	is.Equal(healthStatus(t, w, consumerKind, prod.ProducerId+1), closed) // unknown consumer
+
+	req := &danubepb.ConsumerRequest{
+		RequestId: 1, TopicName: topic, ConsumerName: "c", Subscription: "s",
+		SubscriptionType: danubepb.ConsumerRequest_Exclusive,
+	}
+	sub, err := w.consumers.Subscribe(opContext(t), req)
+	is.NoErr(err)
+	is.Equal(healthStatus(t, w, consumerKind, sub.ConsumerId), ok) // active before any stream
+
+	raw := openStream(t, w, sub.ConsumerId)
+	sendRaw(t, w, topic, prod.ProducerId, "m")
+	m, err := raw.stream.Recv()
+	is.NoErr(err)
+	is.Equal(string(m.Payload), "m")
+	is.Equal(m.SubscriptionName, "") // the broker leaves it empty on deliveries
+	is.Equal(healthStatus(t, w, consumerKind, sub.ConsumerId), ok)
+	raw.cancel()
+	waitFor(t, deliveryTimeout, "CLOSE for a consumer whose stream ended", func() (bool, error) {
+		return healthStatus(t, w, consumerKind, sub.ConsumerId) == closed, nil
+	})
+
+	again, err := w.consumers.Subscribe(opContext(t), req)
+	is.NoErr(err)
+	is.Equal(again.ConsumerId, sub.ConsumerId) // same name: the same consumer, taken over
+	is.Equal(healthStatus(t, w, consumerKind, sub.ConsumerId), ok)
+}
+
+// TestConsumerSurvivesForcedReconnect takes the client's consumer over from
+// outside (as a second process with the same consumer name would), then lets
+// that stream die so the broker marks the consumer inactive and reports CLOSE.
+// The client must heal and keep receiving.
+func TestConsumerSurvivesForcedReconnect(t *testing.T) {
+	is := is.New(t)
+	topic, p, co := receivingConsumer(t)
+
+	w := shared.wire(t)
+	sub, err := w.consumers.Subscribe(opContext(t), &danubepb.ConsumerRequest{
+		RequestId: 1, TopicName: topic, ConsumerName: "c", Subscription: "s",
+		SubscriptionType: danubepb.ConsumerRequest_Exclusive,
+	})
+	is.NoErr(err) // this takeover cancels the client's stream
+	raw := openStream(t, w, sub.ConsumerId)
+	send(t, p, "grab")
+	// The raw stream gets "grab" unless the client already took the consumer
+	// back (then the raw stream just ends). Either way it goes away unacked,
+	// and the broker hands "grab" to whoever holds the consumer next.
+	_, _ = raw.stream.Recv()
+	raw.cancel()
+
+	send(t, p, payloads("after", 3)...)
+	want := append([]string{"grab"}, payloads("after", 3)...)
+	got := map[string]bool{}
+	for len(got) < len(want) {
+		m := receive(t, co)
+		ack(t, co, m)
+		got[string(m.Payload)] = true // a redelivery may repeat a message
+	}
+	for _, p := range want {
+		is.True(got[p])
+	}
+}
+
+func TestConsumerSurvivesCutStreams(t *testing.T) {
+	needTestBroker(t, "CutStreams ends every receive stream with UNAVAILABLE")
+	is := is.New(t)
+	_, p, co := receivingConsumer(t)
+
+	for round := range 3 {
+		shared.fake.CutStreams()
+		send(t, p, payloads("after-cut-"+string(rune('a'+round)), 2)...)
+		is.Equal(receiveAndAck(t, co, 2), payloads("after-cut-"+string(rune('a'+round)), 2))
+	}
+}
+
+// receivingConsumer returns a Reliable topic, its producer and a consumer on
+// subscription "s" (consumer "c") that has already received one message; the
+// consumer's client checks health often so that it heals fast.
+func receivingConsumer(t *testing.T) (string, *danube.Producer, *danube.Consumer) {
+	t.Helper()
+	topic, p := reliableTopic(t, "s", nil)
+	c := shared.client(t, func(cfg *danube.Config) { cfg.HealthInterval = fastHealth })
+	co := subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	send(t, p, "before")
+	if got := receiveAndAck(t, co, 1); got[0] != "before" {
+		t.Fatalf("first delivery %q, want %q", got[0], "before")
+	}
+	return topic, p, co
+}

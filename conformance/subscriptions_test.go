@@ -1,0 +1,176 @@
+package conformance
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/adminpb"
+	"github.com/matryer/is"
+	"google.golang.org/grpc/codes"
+)
+
+// TestNewSubscriptionStartsAtLatest also shows that Subscribe returns only
+// once the subscription exists: a message sent right after it returns is
+// delivered, with no pause in between.
+func TestNewSubscriptionStartsAtLatest(t *testing.T) {
+	is := is.New(t)
+	c := shared.client(t)
+	topic := newTopic(t)
+	p := newProducer(t, c, danube.ProducerOptions{Topic: topic, Dispatch: danube.Reliable})
+
+	send(t, p, payloads("before", 3)...)
+	first := subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c1", Subscription: "first"})
+	send(t, p, payloads("after", 3)...)
+	is.Equal(receiveAndAck(t, first, 3), payloads("after", 3)) // nothing from before the subscription
+
+	second := subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c2", Subscription: "second"})
+	send(t, p, "later")
+	is.Equal(receiveAndAck(t, second, 1), []string{"later"}) // a later subscription starts later still
+	is.Equal(receiveAndAck(t, first, 1), []string{"later"})
+}
+
+func TestReliableOffsetsAreDenseFromZero(t *testing.T) {
+	is := is.New(t)
+	c := shared.client(t)
+	topic := newTopic(t)
+	p := newProducer(t, c, danube.ProducerOptions{Topic: topic, Dispatch: danube.Reliable})
+	co := subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+
+	send(t, p, payloads("m", 4)...)
+	for i := range 4 {
+		m := receive(t, co)
+		ack(t, co, m)
+		is.Equal(m.ID.Topic, topic)
+		is.Equal(m.ID.Offset, uint64(i)) // the first message of a topic is offset 0
+	}
+}
+
+func TestNonReliableOffsetsAreZero(t *testing.T) {
+	is := is.New(t)
+	c := shared.client(t)
+	topic := newTopic(t)
+	p := newProducer(t, c, danube.ProducerOptions{Topic: topic, Dispatch: danube.NonReliable})
+	co := subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+
+	send(t, p, payloads("m", 3)...)
+	for _, want := range payloads("m", 3) {
+		m := receive(t, co)
+		is.Equal(string(m.Payload), want)
+		is.Equal(m.ID.Offset, uint64(0)) // nothing is stored, nothing is numbered
+		ack(t, co, m)                    // a no-op on NonReliable, but not an error
+	}
+}
+
+func TestSubscriptionKeepsItsPlaceAcrossReconnects(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		typ          danube.SubscriptionType
+		secondName   string
+		unackedCheck bool
+	}{
+		{"exclusive, same consumer name", danube.Exclusive, "c", true},
+		{"shared, same consumer name", danube.Shared, "c", true},
+		{"shared, another consumer name", danube.Shared, "other", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			topic := newTopic(t)
+			p := newProducer(t, shared.client(t), danube.ProducerOptions{Topic: topic, Dispatch: danube.Reliable})
+			opts := danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s", Type: tc.typ}
+
+			// A separate client per consumer, as a restarted process would have.
+			first := subscribe(t, shared.client(t), opts)
+			send(t, p, payloads("a", 3)...)
+			is.Equal(receiveAndAck(t, first, 3), payloads("a", 3))
+			is.NoErr(first.Close())
+
+			send(t, p, payloads("b", 3)...) // while nobody is connected
+			opts.Name = tc.secondName
+			second := subscribe(t, shared.client(t), opts)
+			is.Equal(receiveAndAck(t, second, 3), payloads("b", 3)) // from where it stopped, not from Latest
+
+			if !tc.unackedCheck {
+				return
+			}
+			send(t, p, "unacked")
+			m := receive(t, second)
+			is.Equal(string(m.Payload), "unacked")
+			is.NoErr(second.Close())
+
+			third := subscribe(t, shared.client(t), opts)
+			again := receive(t, third)
+			is.Equal(string(again.Payload), "unacked") // an unacked message comes back…
+			is.Equal(again.ID.Offset, m.ID.Offset)     // …as the same message
+			ack(t, third, again)
+		})
+	}
+}
+
+func TestExclusiveSubscription(t *testing.T) {
+	is := is.New(t)
+	topic := newTopic(t)
+	p := newProducer(t, shared.client(t), danube.ProducerOptions{Topic: topic, Dispatch: danube.Reliable})
+	owner := danube.ConsumerOptions{Topic: topic, Name: "owner", Subscription: "s", Type: danube.Exclusive}
+	intruder := owner
+	intruder.Name = "intruder"
+
+	wantTaken := func(t *testing.T, what string) {
+		t.Helper()
+		_, err := shared.client(t).Subscribe(opContext(t), intruder)
+		if !errors.Is(err, danube.ErrSubscriptionTaken) {
+			t.Fatalf("%s: %v, want ErrSubscriptionTaken", what, err)
+		}
+		wantCode(t, err, codes.PermissionDenied, what)
+	}
+
+	first := subscribe(t, shared.client(t), owner)
+	wantTaken(t, "another consumer while the owner is connected")
+
+	is.NoErr(first.Close())
+	// The broker never removes a consumer entry, so the lock outlives the
+	// connection (until an admin Unsubscribe or a broker restart).
+	wantTaken(t, "another consumer after the owner disconnected")
+
+	// The owner's name takes the subscription over.
+	second := subscribe(t, shared.client(t), owner)
+	send(t, p, "for-the-owner")
+	is.Equal(receiveAndAck(t, second, 1), []string{"for-the-owner"})
+
+	// An admin Unsubscribe (allowed once no consumer is connected) frees it.
+	admin := shared.admin(t)
+	subs, err := admin.ListSubscriptions(opContext(t), topic)
+	is.NoErr(err)
+	is.True(slices.Contains(subs, "s"))
+	is.NoErr(second.Close())
+	waitFor(t, deliveryTimeout, "Unsubscribe to succeed once the owner is gone", func() (bool, error) {
+		return admin.Unsubscribe(opContext(t), topic, "s") == nil, nil
+	})
+	subs, err = admin.ListSubscriptions(opContext(t), topic)
+	is.NoErr(err)
+	is.True(!slices.Contains(subs, "s"))
+	subscribe(t, shared.client(t), intruder)
+}
+
+// TestListSubscriptionsRepeatsNames pins the broker's ListSubscriptions: it
+// lists one entry per metadata key under each subscription (the subscription
+// itself, its failure policy, later its cursor and dispatch config), so a name
+// appears more than once (resources/topic.rs get_subscription_for_topic). The
+// client's Admin.ListSubscriptions must report each name once.
+func TestListSubscriptionsRepeatsNames(t *testing.T) {
+	is := is.New(t)
+	topic, _ := reliableTopic(t, "s", nil)
+	subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+
+	raw, err := shared.wire(t).topics.ListSubscriptions(opContext(t), &adminpb.TopicRequest{Name: topic})
+	is.NoErr(err)
+	is.True(len(raw.Subscriptions) >= 2) // "s" for the subscription and "s" for its failure policy
+	for _, name := range raw.Subscriptions {
+		is.Equal(name, "s")
+	}
+
+	subs, err := shared.admin(t).ListSubscriptions(opContext(t), topic)
+	is.NoErr(err)
+	is.Equal(subs, []string{"s"})
+}
