@@ -43,9 +43,15 @@ type SourceConfig struct {
 	// SubscriptionType is exclusive, shared, failover or keyShared. The
 	// default, exclusive, delivers each partition in publish order to this one
 	// consumer, which lets the source drop messages the broker redelivers after
-	// a restart. shared and keyShared spread messages over several consumers
-	// of the subscription (keyShared keeps per-key order) but redeliveries may
-	// reach Conduit again. failover behaves like exclusive on Danube v0.15.
+	// a restart, so Conduit sees each message once. failover behaves like
+	// exclusive on Danube v0.15 (no standby is ever promoted). shared and
+	// keyShared spread messages over several consumers of the subscription
+	// (keyShared keeps per-key order); redeliveries may reach Conduit again.
+	// Caution with keyShared on Danube v0.15: unacknowledged messages come
+	// back only after the broker's ack timeout (30s), and a consumer
+	// disconnected for more than about 3s is evicted: its unacknowledged
+	// messages are lost and it receives nothing more until the broker
+	// restarts.
 	SubscriptionType string `json:"subscriptionType" default:"exclusive" validate:"inclusion=exclusive|shared|failover|keyShared"`
 	// ConsumerName names this consumer within the subscription. Empty means the
 	// subscription's name. Keep it stable: the broker never forgets a
