@@ -106,6 +106,9 @@ func (c *DestinationConfig) Validate(ctx context.Context) error {
 	if err := c.Connection.Validate(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := c.RecordSerializer(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := validateTopicParam(c.Topic); err != nil {
 		errs = append(errs, err)
 	}
@@ -209,4 +212,29 @@ func (c *DestinationConfig) RecordFormat() string {
 		return "opencdc/json"
 	}
 	return *c.DestinationWithRecordFormat.RecordFormat
+}
+
+// RecordSerializer returns the serializer of sdk.record.format configured
+// with sdk.record.format.options: the one the SDK's record-format middleware
+// uses. (The middleware's own check is not reached by the SDK's Validate, so
+// a bad format would otherwise pass silently.)
+func (c *DestinationConfig) RecordSerializer() (sdk.RecordSerializer, error) {
+	format := c.RecordFormat()
+	serializers := c.RecordSerializers
+	if serializers == nil {
+		serializers = c.DefaultRecordSerializers()
+	}
+	names := make([]string, 0, len(serializers))
+	for _, s := range serializers {
+		if s.Name() != format {
+			names = append(names, s.Name())
+			continue
+		}
+		configured, err := s.Configure(c.RecordFormatOptions)
+		if err != nil {
+			return nil, fmt.Errorf(`"sdk.record.format.options" do not suit the format %q: %w`, format, err)
+		}
+		return configured, nil
+	}
+	return nil, fmt.Errorf(`"sdk.record.format" is %q: use one of %s`, format, strings.Join(names, ", "))
 }

@@ -60,6 +60,12 @@ func TestDestinationConfig_RejectsEachBadValueByName(t *testing.T) {
 		{"version without subject", func(c *DestinationConfig) { c.Schema.Version = 3 }, []string{`"schema.subject"`}},
 		{"empty include entry", func(c *DestinationConfig) { c.Metadata.Include = []string{"a", " "} }, []string{`"metadata.include"`}},
 		{"inner wildcard", func(c *DestinationConfig) { c.Metadata.Exclude = []string{"a*b"} }, []string{`"metadata.exclude"`, `"a*b"`}},
+		{"unknown record format", func(c *DestinationConfig) { c.DestinationWithRecordFormat.RecordFormat = formatName("xml") },
+			[]string{`"sdk.record.format" is "xml"`, "opencdc/json"}},
+		{"broken format template", func(c *DestinationConfig) {
+			c.DestinationWithRecordFormat.RecordFormat = formatName("template")
+			c.RecordFormatOptions = "{{ .Payload"
+		}, []string{`"sdk.record.format.options"`}},
 		{"connection checked", func(c *DestinationConfig) { c.URL = "" }, []string{`"url" is required`}},
 	}
 	for _, tc := range cases {
@@ -78,11 +84,12 @@ func TestDestinationConfig_RejectsEachBadValueByName(t *testing.T) {
 	}
 }
 
+func formatName(s string) *string { return &s }
+
 func TestDestinationConfig_RecordFormatDefault(t *testing.T) {
 	is := is.New(t)
 	cfg := validDestinationConfig()
 	is.Equal(cfg.RecordFormat(), "opencdc/json")
-	f := "template"
-	cfg.DestinationWithRecordFormat.RecordFormat = &f
+	cfg.DestinationWithRecordFormat.RecordFormat = formatName("template")
 	is.Equal(cfg.RecordFormat(), "template")
 }

@@ -34,33 +34,12 @@ func NewMapper(cfg *config.DestinationConfig) (*Mapper, error) {
 		include:    parsePatterns(cfg.Metadata.Include),
 		exclude:    parsePatterns(cfg.Metadata.Exclude),
 	}
-	s, err := serializerFor(&cfg.DestinationWithRecordFormat, m.format)
+	s, err := cfg.RecordSerializer()
 	if err != nil {
-		return nil, err
+		return nil, err //nolint:wrapcheck // names the parameter
 	}
 	m.serializer = s
 	return m, nil
-}
-
-// serializerFor finds and configures the serializer the SDK's record-format
-// middleware uses, so that a failing format (e.g. a template error) is
-// reported instead of silently falling back to JSON as Record.Bytes does.
-func serializerFor(rf *sdk.DestinationWithRecordFormat, format string) (sdk.RecordSerializer, error) {
-	serializers := rf.RecordSerializers
-	if serializers == nil {
-		serializers = rf.DefaultRecordSerializers()
-	}
-	for _, s := range serializers {
-		if s.Name() != format {
-			continue
-		}
-		configured, err := s.Configure(rf.RecordFormatOptions)
-		if err != nil {
-			return nil, fmt.Errorf(`"sdk.record.format.options" do not suit %q: %w`, format, err)
-		}
-		return configured, nil
-	}
-	return nil, fmt.Errorf(`"sdk.record.format" is %q: not a known record format`, format)
 }
 
 // Message maps rec: key bytes become the routing key (none for an empty key),
