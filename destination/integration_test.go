@@ -305,3 +305,20 @@ func TestIntegration_StableProducerName(t *testing.T) {
 	is.Equal(b.Producers("/default/named-part-0"), []string{"pipeline1:danube-out-0"})
 	is.Equal(b.Producers("/default/named-part-1"), []string{"pipeline1:danube-out-1"})
 }
+
+func TestIntegration_NonReliableTopic(t *testing.T) {
+	is := is.New(t)
+	b := startBroker(t)
+	cfg := brokerConfig(b, "/default/lossy")
+	cfg.DispatchStrategy = config.DispatchNonReliable
+	w := openWriter(t, cfg)
+
+	n, err := w.Write(context.Background(), testRecords(5, "c"))
+	is.NoErr(err)
+	is.Equal(n, 5)
+	is.Equal(b.Messages("/default/lossy"), 0) // non-reliable topics store nothing
+
+	// A reliable destination cannot take the topic over.
+	_, err = Open(context.Background(), brokerConfig(b, "/default/lossy"))
+	is.True(errors.Is(err, danube.ErrStrategyMismatch))
+}
