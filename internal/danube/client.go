@@ -1,6 +1,7 @@
 package danube
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -42,14 +43,20 @@ type Config struct {
 	// broker that accepts a call and never answers cannot hang the caller.
 	// Zero means 30s; negative means no bound beyond the caller's context.
 	CallTimeout time.Duration
+	// KeepAlive is how often an idle connection with open calls (e.g. a
+	// consumer's stream) is pinged to find a dead broker. Zero means 30s;
+	// negative turns pings off. Servers built on grpc-go refuse pings more
+	// often than every 5 minutes unless configured otherwise; the broker
+	// (tonic) accepts them.
+	KeepAlive time.Duration
 	// Logger receives client diagnostics; nil discards them.
 	Logger *slog.Logger
 }
 
 // String describes the configuration without the token.
 func (c Config) String() string {
-	return fmt.Sprintf("danube.Config{URL: %q, Token: %s, TLS: %t, Retry: %+v, HealthInterval: %v, CallTimeout: %v}",
-		c.URL, redacted(c.Token), c.TLS != nil, c.Retry, c.HealthInterval, c.CallTimeout)
+	return fmt.Sprintf("danube.Config{URL: %q, Token: %s, TLS: %t, Retry: %+v, HealthInterval: %v, CallTimeout: %v, KeepAlive: %v}",
+		c.URL, redacted(c.Token), c.TLS != nil, c.Retry, c.HealthInterval, c.CallTimeout, c.KeepAlive)
 }
 
 // GoString keeps %#v from printing the token.
@@ -63,6 +70,7 @@ func redacted(secret string) string {
 }
 
 const (
+	defaultKeepAlive      = 30 * time.Second
 	defaultHealthInterval = 5 * time.Second
 	defaultCallTimeout    = 30 * time.Second
 	// MaxMessageSize is the broker's limit for one encoded message (tonic's
@@ -157,9 +165,6 @@ func dialTarget(raw string) (string, error) {
 
 func dialOptions(cfg Config, https bool) []grpc.DialOption {
 	opts := []grpc.DialOption{
-		// Keepalive finds dead peers (e.g. a broker host gone without a FIN)
-		// on idle consumer streams; pings only while calls are open.
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		// Reconnect fast after a broker restart instead of gRPC's 2-minute cap.
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
@@ -169,6 +174,11 @@ func dialOptions(cfg Config, https bool) []grpc.DialOption {
 		// (the envelope grows by the offset), so accept more than that.
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(2 * MaxMessageSize)),
 		grpc.WithUserAgent("conduit-connector-danube"),
+	}
+	if ka := cmp.Or(cfg.KeepAlive, defaultKeepAlive); ka > 0 {
+		// Keepalive finds dead peers (e.g. a broker host gone without a FIN)
+		// on idle consumer streams; pings only while calls are open.
+		opts = append(opts, grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: ka, Timeout: 10 * time.Second}))
 	}
 	useTLS := https || cfg.TLS != nil || cfg.Token != ""
 	if useTLS {

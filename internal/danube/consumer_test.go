@@ -146,7 +146,7 @@ func TestConsumerResubscribesOnHealthClose(t *testing.T) {
 	c := newTestClient(t, cfg)
 	p := newTestProducer(t, c, ProducerOptions{Topic: "/default/t", Name: "prod", Dispatch: Reliable})
 	co := newTestConsumer(t, c, ConsumerOptions{Topic: "/default/t", Name: "cons", Subscription: "sub", Type: Exclusive})
-	eventually(t, "the stream open", func() bool { return b.callCount(mReceive) == 1 })
+	eventually(t, "the stream open", func() bool { return b.liveStreams() == 1 })
 
 	b.deactivateConsumers() // the stream is still open, but the broker answers CLOSE
 	eventually(t, "a resubscribe after CLOSE", func() bool { return b.callCount(mSubscribe) >= 2 && b.callCount(mReceive) >= 2 })
@@ -199,7 +199,7 @@ func TestResubscribeFailureSurfacesThroughReceive(t *testing.T) {
 	b.createTopic("/default/t", danubepb.DispatchStrategy_Reliable)
 	c := newTestClient(t, testConfig(b.url))
 	co := newTestConsumer(t, c, ConsumerOptions{Topic: "/default/t", Name: "c", Subscription: "s", Type: Shared})
-	eventually(t, "the stream open", func() bool { return b.callCount(mReceive) == 1 })
+	eventually(t, "the stream open", func() bool { return b.liveStreams() == 1 })
 
 	down := status.Error(codes.Unavailable, "broker down")
 	b.failNextCalls(mLookup, down, down, down, down, down, down, down, down)

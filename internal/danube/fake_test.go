@@ -69,6 +69,7 @@ type fakeSub struct {
 type fakeConsumer struct {
 	topic, sub, name string
 	active           bool
+	streams          int // live ReceiveMessages handlers
 	cancel           context.CancelCauseFunc
 }
 
@@ -188,6 +189,17 @@ func (b *fakeBroker) restart() {
 			s.consumers = map[string]uint64{}
 		}
 	}
+}
+
+// liveStreams counts the stream handlers running now.
+func (b *fakeBroker) liveStreams() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, c := range b.consumers {
+		n += c.streams
+	}
+	return n
 }
 
 // endStreams ends every live stream with OK, which the client sees as EOF.
@@ -336,11 +348,13 @@ func (s fakeConsumerSvc) ReceiveMessages(req *danubepb.ReceiveRequest, stream gr
 		c.cancel(nil)
 	}
 	c.cancel, c.active = cancel, true
+	c.streams++
 	ch := b.topics[c.topic].subs[c.sub].ch
 	b.mu.Unlock()
 	defer func() {
 		b.mu.Lock()
 		c.active = false
+		c.streams--
 		b.mu.Unlock()
 	}()
 	for {

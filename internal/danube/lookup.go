@@ -3,6 +3,7 @@ package danube
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -188,11 +189,32 @@ func (c *Client) lookupOnce(ctx context.Context, topic string) (*route, error) {
 	if connectURL == "" || (connectURL == c.serviceURL && resp.GetBrokerUrl() == c.serviceURL && !resp.GetProxy()) {
 		return c.service, nil
 	}
+	if unspecifiedHost(connectURL) {
+		// A broker listening on 0.0.0.0 without an advertised address
+		// advertises that; it is reachable only as the service URL.
+		c.log.WarnContext(ctx, "the broker advertises an unspecified address: using the service URL instead "+
+			"(start the broker with --advertised-addr)", "topic", topic, "connect_url", connectURL, "service_url", c.serviceURL)
+		return c.service, nil
+	}
 	r, err := c.routeTo(connectURL, resp.GetBrokerUrl(), resp.GetProxy())
 	if err != nil {
 		return nil, fmt.Errorf("look up topic %q: %w", topic, err)
 	}
 	return r, nil
+}
+
+// unspecifiedHost reports whether a URL's host is 0.0.0.0 or [::].
+func unspecifiedHost(raw string) bool {
+	target, err := dialTarget(raw)
+	if err != nil {
+		return false
+	}
+	host, _, err := net.SplitHostPort(target)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
 }
 
 func appendProxyHeader(ctx context.Context, brokerURL string) context.Context {
