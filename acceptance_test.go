@@ -46,6 +46,7 @@ func TestAcceptance(t *testing.T) {
 			SourceConfig:      srcCfg,
 			DestinationConfig: dstCfg,
 			BeforeTest: func(t *testing.T) {
+				t.Helper()
 				// A fresh topic and subscription per test, so no test sees
 				// another's messages.
 				topic := fmt.Sprintf("/default/acceptance-%d", n.Add(1))

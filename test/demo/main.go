@@ -40,12 +40,16 @@ const (
 func main() {
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up if the records have not all arrived by then")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, *timeout); err != nil {
+	if err := runUntilInterrupted(*timeout); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
+}
+
+func runUntilInterrupted(timeout time.Duration) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return run(ctx, timeout)
 }
 
 type demo struct {
@@ -133,7 +137,7 @@ func (d *demo) conduit(bins harness.Binaries, root, example string, env []string
 		name = "consumer"
 	}
 	work := filepath.Join(d.work, name)
-	if err := os.MkdirAll(work, 0o755); err != nil {
+	if err := os.MkdirAll(work, 0o750); err != nil {
 		return nil, fmt.Errorf("create %s: %w", work, err)
 	}
 	p, err := harness.StartConduit(harness.ConduitOptions{

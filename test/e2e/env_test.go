@@ -59,7 +59,7 @@ func (e *env) stopAll() {
 func (e *env) conduit(name, yaml string) *harness.Process {
 	e.t.Helper()
 	work := filepath.Join(e.dir, name)
-	if err := os.MkdirAll(work, 0o755); err != nil {
+	if err := os.MkdirAll(work, 0o750); err != nil {
 		e.t.Fatal(err)
 	}
 	pipelines := filepath.Join(work, "pipelines.yaml")

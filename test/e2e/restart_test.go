@@ -34,6 +34,7 @@ func TestPipeline_ResumesAfterConduitRestart(t *testing.T) {
 }
 
 func testRestart(t *testing.T, graceful bool) {
+	t.Helper()
 	const (
 		count        = 500
 		rate         = 100 // records per second: the stream lasts about 5s

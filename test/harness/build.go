@@ -72,7 +72,7 @@ func Build(ctx context.Context, dir string) (Binaries, error) {
 		Broker:        filepath.Join(dir, "danube-testbroker"),
 	}
 	bins.Connector = filepath.Join(bins.ConnectorsDir, ConnectorBinaryName)
-	if err := os.MkdirAll(bins.ConnectorsDir, 0o755); err != nil {
+	if err := os.MkdirAll(bins.ConnectorsDir, 0o750); err != nil {
 		return Binaries{}, fmt.Errorf("create connectors directory: %w", err)
 	}
 	if err := goBuild(ctx, root, bins.Connector, "./cmd/connector"); err != nil {

@@ -53,7 +53,7 @@ func StartConduit(opts ConduitOptions) (*Process, error) {
 		args = append(args, "--pipelines.exit-on-degraded", "--pipelines.error-recovery.max-retries=0")
 	}
 	// Conduit wants the processors directory to exist when it is given.
-	if err := os.MkdirAll(filepath.Join(opts.WorkDir, "processors"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(opts.WorkDir, "processors"), 0o750); err != nil {
 		return nil, err //nolint:wrapcheck // os errors name the path
 	}
 	return Start(StartOptions{

@@ -46,8 +46,9 @@ func Start(opts StartOptions) (*Process, error) {
 	if opts.Echo != nil {
 		w = io.MultiWriter(p.out, opts.Echo)
 	}
-	// Not CommandContext: stopping is explicit so it can be graceful.
-	cmd := exec.Command(opts.Bin, opts.Args...) //nolint:noctx // lifetime is managed by Stop and Kill
+	// Not CommandContext: stopping is explicit (Stop, Kill) so it can be graceful.
+	//nolint:gosec // runs the binaries the harness built
+	cmd := exec.Command(opts.Bin, opts.Args...)
 	cmd.Dir = opts.Dir
 	cmd.Env = append(os.Environ(), opts.Env...)
 	cmd.Stdout = w
