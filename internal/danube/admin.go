@@ -105,7 +105,7 @@ func (a *Admin) ListSubscriptions(ctx context.Context, topic string) ([]string, 
 	err := a.do(ctx, fmt.Sprintf("list subscriptions of topic %q", topic), func(ctx context.Context) (bool, error) {
 		resp, err := a.topics.ListSubscriptions(ctx, &adminpb.TopicRequest{Name: topic})
 		subs = resp.GetSubscriptions()
-		return true, err //nolint:wrapcheck // classified by do
+		return true, err
 	})
 	return subs, err
 }

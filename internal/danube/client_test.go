@@ -136,8 +136,10 @@ func TestLookupIgnoresUnspecifiedAdvertisedAddress(t *testing.T) {
 	is := is.New(t)
 	b := newFakeBroker(t)
 	b.lookup = func(string) (*danubepb.TopicLookupResponse, error) {
-		return &danubepb.TopicLookupResponse{ResponseType: danubepb.TopicLookupResponse_Connect,
-			ConnectUrl: "http://0.0.0.0:6650", BrokerUrl: "http://0.0.0.0:6650"}, nil
+		return &danubepb.TopicLookupResponse{
+			ResponseType: danubepb.TopicLookupResponse_Connect,
+			ConnectUrl:   "http://0.0.0.0:6650", BrokerUrl: "http://0.0.0.0:6650",
+		}, nil
 	}
 	c := newTestClient(t, testConfig(b.url))
 	r, err := c.lookup(context.Background(), "/default/t")

@@ -219,7 +219,7 @@ func (co *Consumer) Ack(ctx context.Context, id MessageID) error {
 	return pc.call(ctx, fmt.Sprintf("ack offset %d of topic %q", id.Offset, id.Topic),
 		func(ctx context.Context, cs danubepb.ConsumerServiceClient) error {
 			_, err := cs.Ack(ctx, req)
-			return err //nolint:wrapcheck // classified by call
+			return err
 		})
 }
 
@@ -240,7 +240,7 @@ func (co *Consumer) Nack(ctx context.Context, id MessageID, delay time.Duration,
 	return pc.call(ctx, fmt.Sprintf("nack offset %d of topic %q", id.Offset, id.Topic),
 		func(ctx context.Context, cs danubepb.ConsumerServiceClient) error {
 			_, err := cs.Nack(ctx, req)
-			return err //nolint:wrapcheck // classified by call
+			return err
 		})
 }
 
@@ -354,7 +354,7 @@ func (pc *partConsumer) subscribe(ctx context.Context) (*consumerSession, error)
 			KeyFilters:       o.KeyFilters,
 		})
 		if err != nil {
-			return err //nolint:wrapcheck // classified below
+			return err
 		}
 		s = &consumerSession{id: resp.GetConsumerId(), r: r}
 		return nil

@@ -93,7 +93,7 @@ func (c *Client) Partitions(ctx context.Context, topic string) ([]string, error)
 		resp, err := danubepb.NewDiscoveryClient(c.service.cc).TopicPartitions(cctx,
 			&danubepb.TopicLookupRequest{RequestId: c.reqID.Add(1), Topic: topic})
 		names = resp.GetPartitions()
-		return err //nolint:wrapcheck // classified below
+		return err
 	})
 	if err != nil {
 		return nil, c.service.decorate(classify(fmt.Sprintf("list partitions of topic %q", topic), err))
@@ -176,7 +176,7 @@ func (c *Client) lookupOnce(ctx context.Context, topic string) (*route, error) {
 		return c.service, nil
 	}
 	if err != nil {
-		return nil, err //nolint:wrapcheck // classified by the caller
+		return nil, err
 	}
 	switch resp.GetResponseType() {
 	case danubepb.TopicLookupResponse_Connect, danubepb.TopicLookupResponse_Redirect:

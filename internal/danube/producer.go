@@ -299,7 +299,7 @@ func (pp *partProducer) create(ctx context.Context, policy RetryPolicy) (*produc
 			DispatchStrategy:   pp.dispatch,
 		})
 		if err != nil {
-			return err //nolint:wrapcheck // classified below
+			return err
 		}
 		s = &producerSession{id: resp.GetProducerId(), r: r}
 		return nil
@@ -466,5 +466,5 @@ func (pp *partProducer) sendOnce(ctx context.Context, s *producerSession, m *Mes
 	b := pp.fill(getSendBuf(), s, m)
 	err := s.r.cc.Invoke(s.r.outgoing(cctx), danubepb.ProducerService_SendMessage_FullMethodName, &b.msg, &b.resp)
 	putSendBuf(b)
-	return err //nolint:wrapcheck // classified by the caller
+	return err //nolint:wrapcheck // the caller classifies the status
 }

@@ -57,7 +57,7 @@ func (c *Client) resolveSchema(ctx context.Context, ref *SchemaRef) (*resolvedSc
 		defer cancel()
 		var err error
 		latest, err = reg.GetLatestSchema(cctx, &schemapb.GetLatestSchemaRequest{Subject: ref.Subject})
-		return err //nolint:wrapcheck // classified below
+		return err
 	})
 	if err != nil {
 		return nil, c.service.decorate(classify(what, err))
@@ -78,7 +78,7 @@ func (c *Client) resolveSchema(ctx context.Context, ref *SchemaRef) (*resolvedSc
 		v := ref.Version
 		var err error
 		pinned, err = reg.GetSchema(cctx, &schemapb.GetSchemaRequest{SchemaId: latest.GetSchemaId(), Version: &v})
-		return err //nolint:wrapcheck // classified below
+		return err
 	})
 	if err != nil {
 		return nil, c.service.decorate(classify(fmt.Sprintf("%s version %d", what, ref.Version), err))
