@@ -82,7 +82,7 @@ func (s *Source) Open(ctx context.Context, pos opencdc.Position) error {
 	}, resume)
 	if err != nil {
 		for _, tc := range consumers {
-			_ = tc.Consumer.Close() //nolint:errcheck // best effort on the error path
+			_ = tc.Consumer.Close()
 		}
 		return fmt.Errorf("open: %w", err)
 	}
@@ -226,7 +226,7 @@ func createSubscription(ctx context.Context, c *config.SourceConfig) error {
 		return fmt.Errorf("create subscription: %w", err)
 	}
 	for _, tc := range consumers {
-		_ = tc.Consumer.Close() //nolint:errcheck // Close reports nothing useful here
+		_ = tc.Consumer.Close()
 	}
 	sdk.Logger(ctx).Info().Str("subscription", spec.Subscription).Strs("topics", c.Topics).
 		Msg("subscription ready: messages published from now on are kept for the pipeline")
@@ -263,7 +263,7 @@ func connect(c *config.SourceConfig) (iterator.Broker, error) {
 			b.Admin, err = danube.NewAdmin(acfg)
 		}
 		if err != nil {
-			_ = client.Close() //nolint:errcheck // the admin error is the one to report
+			_ = client.Close()
 			return iterator.Broker{}, fmt.Errorf("connect to the admin API at %s: %w", c.AdminURL, err)
 		}
 	}

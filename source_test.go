@@ -25,41 +25,41 @@ import (
 
 // sourceEnv is a test broker plus a raw client to publish with.
 type sourceEnv struct {
-	t      *testing.T
+	t      testing.TB
 	broker *danubetest.Broker
 	client *danube.Client
 	admin  *danube.Admin
 }
 
-func newSourceEnv(t *testing.T, opts ...danubetest.Option) *sourceEnv {
-	t.Helper()
+func newSourceEnv(tb testing.TB, opts ...danubetest.Option) *sourceEnv {
+	tb.Helper()
 	ignore := []goleak.Option{
 		goleak.IgnoreCurrent(),
 		goleak.IgnoreAnyFunction("github.com/twmb/go-cache/cache.New[...].func1"), // the SDK's schema cache
 	}
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore...) }) // runs after every other cleanup
+	tb.Cleanup(func() { goleak.VerifyNone(tb, ignore...) }) // runs after every other cleanup
 	b, err := danubetest.New(opts...)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(b.Close)
+	tb.Cleanup(b.Close)
 	c, err := danube.NewClient(danube.Config{URL: b.URL()})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.Close() })
+	tb.Cleanup(func() { _ = c.Close() })
 	a, err := danube.NewAdmin(danube.Config{URL: b.AdminURL()})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { _ = a.Close() })
-	return &sourceEnv{t: t, broker: b, client: c, admin: a}
+	tb.Cleanup(func() { _ = a.Close() })
+	return &sourceEnv{t: tb, broker: b, client: c, admin: a}
 }
 
-func srcCtx(t *testing.T) context.Context {
-	t.Helper()
+func srcCtx(tb testing.TB) context.Context {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
+	tb.Cleanup(cancel)
 	return ctx
 }
 
@@ -87,14 +87,14 @@ func (e *sourceEnv) source(params map[string]string) *Source {
 }
 
 // created returns a source whose subscription was created (as Conduit does
-// when the pipeline is created) and that is open at pos.
-func (e *sourceEnv) created(params map[string]string, pos opencdc.Position) *Source {
+// when the pipeline is created) and that is open from the start.
+func (e *sourceEnv) created(params map[string]string) *Source {
 	e.t.Helper()
 	s := e.source(params)
 	if err := s.LifecycleOnCreated(srcCtx(e.t), cconfig.Config(params)); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := s.Open(srcCtx(e.t), pos); err != nil {
+	if err := s.Open(srcCtx(e.t), nil); err != nil {
 		e.t.Fatal(err)
 	}
 	return s
@@ -141,15 +141,15 @@ func (e *sourceEnv) publish(p *seqProducer, n int, key func(i int) string) {
 	}
 }
 
-func readRecords(t *testing.T, s *Source, n int) []opencdc.Record {
-	t.Helper()
+func readRecords(tb testing.TB, s *Source, n int) []opencdc.Record {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	recs := make([]opencdc.Record, 0, n)
 	for len(recs) < n {
 		rec, err := s.Read(ctx)
 		if err != nil {
-			t.Fatalf("read record %d of %d: %v", len(recs)+1, n, err)
+			tb.Fatalf("read record %d of %d: %v", len(recs)+1, n, err)
 		}
 		recs = append(recs, rec)
 	}
@@ -157,25 +157,25 @@ func readRecords(t *testing.T, s *Source, n int) []opencdc.Record {
 }
 
 // expectNothing checks that no record arrives within a short wait.
-func expectNoRecord(t *testing.T, s *Source) {
-	t.Helper()
+func expectNoRecord(tb testing.TB, s *Source) {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	rec, err := s.Read(ctx)
 	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("expected no record, got %s (err %v)", rec.Payload.After.Bytes(), err)
+		tb.Fatalf("expected no record, got %s (err %v)", rec.Payload.After.Bytes(), err)
 	}
 }
 
 // readDistinct reads until seen holds want distinct sequence numbers,
 // acknowledging each record when ack is set, and returns what it read.
-func readDistinct(t *testing.T, s *Source, seen map[int]int, want int, ack bool) []opencdc.Record {
-	t.Helper()
+func readDistinct(tb testing.TB, s *Source, seen map[int]int, want int, ack bool) []opencdc.Record {
+	tb.Helper()
 	var recs []opencdc.Record
 	for len(seen) < want {
-		rec := readRecords(t, s, 1)[0]
+		rec := readRecords(tb, s, 1)[0]
 		if ack {
-			ackRecords(t, s, []opencdc.Record{rec})
+			ackRecords(tb, s, []opencdc.Record{rec})
 		}
 		seen[payloadSeqs([]opencdc.Record{rec})[0]]++
 		recs = append(recs, rec)
@@ -185,22 +185,22 @@ func readDistinct(t *testing.T, s *Source, seen map[int]int, want int, ack bool)
 
 // readAcking reads n records, acknowledging each as Conduit does, and
 // returns them.
-func readAcking(t *testing.T, s *Source, n int) []opencdc.Record {
-	t.Helper()
+func readAcking(tb testing.TB, s *Source, n int) []opencdc.Record {
+	tb.Helper()
 	recs := make([]opencdc.Record, 0, n)
 	for range n {
-		rec := readRecords(t, s, 1)[0]
-		ackRecords(t, s, []opencdc.Record{rec})
+		rec := readRecords(tb, s, 1)[0]
+		ackRecords(tb, s, []opencdc.Record{rec})
 		recs = append(recs, rec)
 	}
 	return recs
 }
 
-func ackRecords(t *testing.T, s *Source, recs []opencdc.Record) {
-	t.Helper()
+func ackRecords(tb testing.TB, s *Source, recs []opencdc.Record) {
+	tb.Helper()
 	for _, r := range recs {
-		if err := s.Ack(srcCtx(t), r.Position); err != nil {
-			t.Fatal(err)
+		if err := s.Ack(srcCtx(tb), r.Position); err != nil {
+			tb.Fatal(err)
 		}
 	}
 }
@@ -229,7 +229,7 @@ func TestSource_TeardownWithoutOpen(t *testing.T) {
 func TestSource_ReadBlocksUntilContextEnds(t *testing.T) {
 	is := is.New(t)
 	e := newSourceEnv(t)
-	s := e.created(e.params("/default/idle"), nil)
+	s := e.created(e.params("/default/idle"))
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err := s.Read(ctx)
@@ -266,7 +266,7 @@ func TestSource_ResumesAfterSourceRestartsWithoutGapsOrDuplicates(t *testing.T) 
 	is := is.New(t)
 	e := newSourceEnv(t)
 	params := e.params("/default/restarts")
-	s := e.created(params, nil)
+	s := e.created(params)
 	p := e.producer("/default/restarts", 0)
 	e.publish(p, 30, nil)
 
@@ -298,7 +298,7 @@ func TestSource_DropsRedeliveriesAfterBrokerRestartWithRolledBackCursor(t *testi
 	e := newSourceEnv(t, danubetest.WithCursorFlushInterval(time.Hour))
 	const topic = "/default/crash"
 	params := e.params(topic)
-	s := e.created(params, nil)
+	s := e.created(params)
 	p := e.producer(topic, 0)
 	e.publish(p, 10, nil)
 	recs := readAcking(t, s, 3)
@@ -353,7 +353,7 @@ func TestSource_GracefulBrokerRestartLosesNothing(t *testing.T) {
 	is := is.New(t)
 	e := newSourceEnv(t)
 	params := e.params("/default/graceful")
-	s := e.created(params, nil)
+	s := e.created(params)
 	p := e.producer("/default/graceful", 0)
 	e.publish(p, 10, nil)
 	recs := readAcking(t, s, 5)
@@ -378,7 +378,7 @@ func TestSource_ReadsPartitionedAndSeveralTopics(t *testing.T) {
 	e := newSourceEnv(t)
 	is.NoErr(e.admin.CreatePartitionedTopic(srcCtx(t), "/default/orders", 3, danube.Reliable))
 	params := e.params("/default/orders", "/default/users")
-	s := e.created(params, nil)
+	s := e.created(params)
 	orders, users := e.producer("/default/orders", 3), e.producer("/default/users", 0)
 	e.publish(orders, 30, func(i int) string { return "customer-" + strconv.Itoa(i%5) })
 	e.publish(users, 10, nil)
@@ -427,7 +427,7 @@ func TestSource_EverySubscriptionType(t *testing.T) {
 			topic := "/default/type-" + strings.ToLower(typ)
 			params := e.params(topic)
 			params["subscriptionType"] = typ
-			s := e.created(params, nil)
+			s := e.created(params)
 			p := e.producer(topic, 0)
 			e.publish(p, 20, func(i int) string { return "k" + strconv.Itoa(i%3) })
 
@@ -474,7 +474,7 @@ func TestSource_ExclusiveConflictSaysWhatToDo(t *testing.T) {
 	e := newSourceEnv(t)
 	params := e.params("/default/taken")
 	params["consumerName"] = "first"
-	e.created(params, nil)
+	e.created(params)
 
 	params["consumerName"] = "second"
 	s := e.source(params)
@@ -489,7 +489,7 @@ func TestSource_WarnsAboutNonReliableTopics(t *testing.T) {
 	e := newSourceEnv(t)
 	is.NoErr(e.admin.CreateTopic(srcCtx(t), "/default/lossy", danube.NonReliable))
 	params := e.params("/default/lossy")
-	s := e.created(params, nil)
+	s := e.created(params)
 	p, err := e.client.NewProducer(srcCtx(t), danube.ProducerOptions{Topic: "/default/lossy", Name: "w", Dispatch: danube.NonReliable})
 	is.NoErr(err)
 	defer p.Close(context.Background())
@@ -513,7 +513,7 @@ func TestSource_MaxUnackedMessagesWidensTheWindow(t *testing.T) {
 	e := newSourceEnv(t)
 	params := e.params("/default/wide")
 	params["maxUnackedMessages"] = "50"
-	s := e.created(params, nil)
+	s := e.created(params)
 	st, ok := e.broker.Subscription("/default/wide", "pipeline-sub")
 	is.True(ok)
 	is.Equal(st.MaxUnacked, 50)
@@ -560,7 +560,7 @@ func TestSource_MissingTopicWithoutCreation(t *testing.T) {
 func TestSource_RestoresRecordsWrittenAsOpenCDC(t *testing.T) {
 	is := is.New(t)
 	e := newSourceEnv(t)
-	s := e.created(e.params("/default/records"), nil)
+	s := e.created(e.params("/default/records"))
 	p := e.producer("/default/records", 0)
 	original := opencdc.Record{
 		Operation: opencdc.OperationUpdate,
@@ -580,12 +580,12 @@ func TestSource_RestoresRecordsWrittenAsOpenCDC(t *testing.T) {
 }
 
 // eventually polls cond until it holds or 10s pass.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
+func waitUntil(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			tb.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -600,11 +600,121 @@ type syncBuffer struct {
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.buf.Write(p) //nolint:wrapcheck // in-memory buffer
+	return b.buf.Write(p)
 }
 
 func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// BenchmarkSource_ReadAck measures Read+Ack of 1 KiB messages through the
+// source against the raw client consumer (Receive, then Ack; and with the
+// acks sent by 8 goroutines), for the broker's default window of 10 and a
+// window of 1000. Publishing happens before the timer starts.
+func BenchmarkSource_ReadAck(b *testing.B) {
+	for _, window := range []int{10, 1000} {
+		b.Run(fmt.Sprintf("window=%d/source", window), func(b *testing.B) { benchReadAck(b, window, sourceReader) })
+		b.Run(fmt.Sprintf("window=%d/raw-sync", window), func(b *testing.B) { benchReadAck(b, window, rawReader(false)) })
+		b.Run(fmt.Sprintf("window=%d/raw-async", window), func(b *testing.B) { benchReadAck(b, window, rawReader(true)) })
+	}
+}
+
+// benchReader creates the subscription, then (after publishing) reads and
+// acknowledges n messages.
+type benchReader func(b *testing.B, e *sourceEnv, topic string) (readAck func(n int))
+
+func benchReadAck(b *testing.B, window int, reader benchReader) {
+	b.Helper()
+	e := newSourceEnv(b, danubetest.WithMaxUnacked(window))
+	const topic = "/default/bench"
+	readAck := reader(b, e, topic)
+
+	p, err := e.client.NewProducer(srcCtx(b), danube.ProducerOptions{Topic: topic, Name: "bench", Dispatch: danube.Reliable})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	payload := bytes.Repeat([]byte("x"), 1024)
+	for range b.N {
+		if err := p.SendAsync(srcCtx(b), danube.Message{Payload: payload}, func(error) {}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := p.Flush(srcCtx(b)); err != nil {
+		b.Fatal(err)
+	}
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	readAck(b.N)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+}
+
+func sourceReader(b *testing.B, e *sourceEnv, topic string) func(int) {
+	b.Helper()
+	s := e.created(e.params(topic))
+	return func(n int) {
+		ctx := context.Background()
+		for range n {
+			rec, err := s.Read(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.Ack(ctx, rec.Position); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := s.Teardown(ctx); err != nil { // includes waiting for the last acks
+			b.Fatal(err)
+		}
+	}
+}
+
+func rawReader(async bool) benchReader {
+	return func(b *testing.B, e *sourceEnv, topic string) func(int) {
+		b.Helper()
+		if err := e.admin.CreateTopic(srcCtx(b), topic, danube.Reliable); err != nil {
+			b.Fatal(err)
+		}
+		co, err := e.client.Subscribe(srcCtx(b), danube.ConsumerOptions{
+			Topic: topic, Name: "raw", Subscription: "raw", Type: danube.Exclusive,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return func(n int) {
+			defer co.Close()
+			ctx := context.Background()
+			acks := make(chan danube.MessageID, 8)
+			var wg sync.WaitGroup
+			if async {
+				for range 8 {
+					wg.Go(func() {
+						for id := range acks {
+							if err := co.Ack(ctx, id); err != nil {
+								b.Error(err)
+							}
+						}
+					})
+				}
+			}
+			for range n {
+				m, err := co.Receive(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if async {
+					acks <- m.ID
+				} else if err := co.Ack(ctx, m.ID); err != nil {
+					b.Fatal(err)
+				}
+			}
+			close(acks)
+			wg.Wait()
+		}
+	}
 }

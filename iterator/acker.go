@@ -78,14 +78,14 @@ func (a *acker) ack(j ackJob) error {
 	for attempt := 1; ; attempt++ {
 		err := j.consumer.Ack(a.ctx, j.id)
 		if err == nil || attempt == ackAttempts || errors.Is(err, danube.ErrClosed) {
-			return err //nolint:wrapcheck // wrapped by work
+			return err
 		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-t.C:
 		case <-a.ctx.Done():
 			t.Stop()
-			return err //nolint:wrapcheck // wrapped by work
+			return err
 		}
 		backoff = min(2*backoff, ackRetryMax)
 	}

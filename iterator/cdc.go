@@ -165,7 +165,7 @@ func (c *CDC) Next(ctx context.Context) (opencdc.Record, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return opencdc.Record{}, ctx.Err() //nolint:wrapcheck // the caller's own context error
+			return opencdc.Record{}, ctx.Err()
 		case <-c.acker.failed:
 		case d := <-c.msgs:
 			rec, ok, err := c.process(ctx, d)
@@ -188,20 +188,28 @@ func (c *CDC) NextN(ctx context.Context, n int) ([]opencdc.Record, error) {
 	recs := make([]opencdc.Record, 1, max(1, min(n, cap(c.msgs)+1)))
 	recs[0] = first
 	for len(recs) < n {
-		select {
-		case d := <-c.msgs:
-			rec, ok, err := c.process(ctx, d)
-			if err != nil {
-				return recs, nil // the failure is kept and returned by the next call
-			}
-			if ok {
-				recs = append(recs, rec)
-			}
-		default:
-			return recs, nil
+		rec, ok, more := c.ready(ctx)
+		if !more {
+			break
+		}
+		if ok {
+			recs = append(recs, rec)
 		}
 	}
 	return recs, nil
+}
+
+// ready processes a delivery that is already queued, without waiting. more
+// is false when nothing is queued or the delivery failed (the failure is
+// kept and returned by the next call).
+func (c *CDC) ready(ctx context.Context) (rec opencdc.Record, ok, more bool) {
+	select {
+	case d := <-c.msgs:
+		rec, ok, err := c.process(ctx, d)
+		return rec, ok, err == nil
+	default:
+		return opencdc.Record{}, false, false
+	}
 }
 
 // err returns the failure that ends reading, if any.

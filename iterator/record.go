@@ -155,21 +155,25 @@ func decodeData(b json.RawMessage) (opencdc.Data, error) {
 		if err := dec.Decode(&m); err != nil {
 			return nil, fmt.Errorf("structured data: %w", err)
 		}
-		return opencdc.StructuredData(convertNumbers(m).(map[string]any)), nil //nolint:forcetypeassert // a map stays a map
+		return opencdc.StructuredData(convertMap(m)), nil
 	default:
 		return nil, fmt.Errorf("data must be a base64 string, an object or null, not %.20s", b)
 	}
 }
 
-// convertNumbers replaces json.Number with int when integral and in range,
-// float64 otherwise.
+// convertMap replaces json.Number values with int when integral and in
+// range, float64 otherwise.
+func convertMap(m map[string]any) map[string]any {
+	for k, e := range m {
+		m[k] = convertNumbers(e)
+	}
+	return m
+}
+
 func convertNumbers(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
-		for k, e := range t {
-			t[k] = convertNumbers(e)
-		}
-		return t
+		return convertMap(t)
 	case []any:
 		for i, e := range t {
 			t[i] = convertNumbers(e)

@@ -36,7 +36,7 @@ func Subscribe(ctx context.Context, b Broker, spec SubscriptionSpec) ([]TopicCon
 	var out []TopicConsumer
 	closeAll := func() {
 		for _, tc := range out {
-			_ = tc.Consumer.Close() //nolint:errcheck // best effort on the error path
+			_ = tc.Consumer.Close()
 		}
 	}
 	for _, topic := range spec.Topics {
@@ -57,7 +57,7 @@ func Subscribe(ctx context.Context, b Broker, spec SubscriptionSpec) ([]TopicCon
 			return nil, fmt.Errorf("subscribe to %s: %w", topic, err)
 		}
 		if got := co.Partitions(); len(got) != len(partitions) {
-			_ = co.Close() //nolint:errcheck // best effort on the error path
+			_ = co.Close()
 			closeAll()
 			return nil, fmt.Errorf("topic %s changed while subscribing (%d partitions, then %d): try again",
 				topic, len(partitions), len(got))
