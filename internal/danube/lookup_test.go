@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 
@@ -127,4 +128,19 @@ func TestPartitionsFiltersBrokerPrefixScan(t *testing.T) {
 
 	_, err = c.Partitions(context.Background(), "default/t")
 	is.True(errors.Is(err, ErrInvalidTopic))
+}
+
+func TestContextEndIsInTheErrorChain(t *testing.T) {
+	is := is.New(t)
+	b := newFakeBroker(t)
+	b.partitions = func(string) []string {
+		time.Sleep(200 * time.Millisecond) // answers after the caller's deadline
+		return nil
+	}
+	c := newTestClient(t, testConfig(b.url))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := c.Partitions(ctx, "/default/t")
+	is.True(errors.Is(err, context.DeadlineExceeded))
+	is.True(!errors.Is(err, ErrBrokerUnreachable)) // the broker was reached: it was slow
 }

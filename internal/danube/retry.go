@@ -80,7 +80,12 @@ func retry(ctx context.Context, r RetryPolicy, stop <-chan struct{}, call func(c
 	r = r.normalized()
 	for attempt := 1; ; attempt++ {
 		err := call(ctx)
-		if err == nil || !IsTransient(err) || ctx.Err() != nil {
+		if err != nil && ctx.Err() != nil {
+			// Keep errors.Is(err, context.DeadlineExceeded) true: gRPC's own
+			// status for an ended context does not wrap it.
+			return fmt.Errorf("%w; last error: %w", ctx.Err(), err)
+		}
+		if err == nil || !IsTransient(err) {
 			return err
 		}
 		if r.exhausted(attempt) {
