@@ -161,10 +161,13 @@ func (c *SourceConfig) validateNames() []error {
 // SubscriptionName is the configured subscription or the stable default
 // derived from the connector's ID.
 func (c *SourceConfig) SubscriptionName(ctx context.Context) string {
+	return c.subscriptionFor(sdk.ConnectorIDFromContext(ctx))
+}
+
+func (c *SourceConfig) subscriptionFor(id string) string {
 	if c.Subscription != "" {
 		return c.Subscription
 	}
-	id := sdk.ConnectorIDFromContext(ctx)
 	if id == "" {
 		return "conduit-danube-source"
 	}
@@ -178,10 +181,14 @@ func (c *SourceConfig) SubscriptionName(ctx context.Context) string {
 
 // Consumer is the configured consumer name or the subscription's name.
 func (c *SourceConfig) Consumer(ctx context.Context) string {
+	return c.consumerFor(sdk.ConnectorIDFromContext(ctx))
+}
+
+func (c *SourceConfig) consumerFor(id string) string {
 	if c.ConsumerName != "" {
 		return c.ConsumerName
 	}
-	return c.SubscriptionName(ctx)
+	return c.subscriptionFor(id)
 }
 
 // DanubeSubscriptionType maps subscriptionType to the client's type.
