@@ -1,4 +1,6 @@
-VERSION    ?= $(shell git describe --tags --dirty --always 2>/dev/null || echo devel)
+# A semantic version, as Conduit registers plugins by version: the tag
+# (v1.2.3, or v1.2.3-4-gabcdef0 after it), else v0.0.0-<commit>.
+VERSION    ?= $(shell git describe --tags --dirty --match 'v*' 2>/dev/null || echo v0.0.0-$$(git describe --always --dirty 2>/dev/null || echo devel))
 MODULE     := github.com/conduitio-labs/conduit-connector-danube
 GOTOOL     := go tool -modfile=tools/go.mod
 BINARY     := conduit-connector-danube
@@ -10,7 +12,7 @@ GOTEST_FLAGS ?=
 
 .PHONY: help
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## Build the connector binary (version stamped from git)
