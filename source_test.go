@@ -546,6 +546,54 @@ func TestSource_LifecycleOnDeletedRemovesTheSubscription(t *testing.T) {
 	is.True(strings.Contains(logs.String(), "stays on the broker"))
 }
 
+func TestSource_LifecycleOnUpdatedCreatesTheNewSubscription(t *testing.T) {
+	is := is.New(t)
+	e := newSourceEnv(t)
+	before := e.params("/default/renamed")
+	is.NoErr(e.source(before).LifecycleOnCreated(srcCtx(t), cconfig.Config(before)))
+	after := e.params("/default/renamed", "/default/added")
+	after["subscription"] = "new-sub"
+
+	var logs syncBuffer
+	ctx := zerolog.New(&logs).WithContext(srcCtx(t))
+	is.NoErr(NewSource().LifecycleOnUpdated(ctx, cconfig.Config(before), cconfig.Config(after)))
+	is.Equal(e.broker.Subscriptions("/default/renamed"), []string{"new-sub", "pipeline-sub"})
+	is.Equal(e.broker.Subscriptions("/default/added"), []string{"new-sub"})
+	is.True(strings.Contains(logs.String(), "the subscription name changed"))
+}
+
+func TestSource_AcksRunConcurrentlyWithReads(t *testing.T) {
+	is := is.New(t)
+	e := newSourceEnv(t)
+	const topic = "/default/concurrent"
+	s := e.created(e.params(topic))
+	p := e.producer(topic, 0)
+	e.publish(p, 200, nil)
+
+	// As in the SDK: one goroutine reads, another acknowledges.
+	positions := make(chan opencdc.Position, 16)
+	acked := make(chan error, 1)
+	go func() {
+		var err error
+		for pos := range positions {
+			if err == nil {
+				err = s.Ack(context.Background(), pos)
+			}
+		}
+		acked <- err
+	}()
+	recs := make([]opencdc.Record, 0, 200)
+	for range 200 {
+		rec := readRecords(t, s, 1)[0]
+		recs = append(recs, rec)
+		positions <- rec.Position
+	}
+	close(positions)
+	is.NoErr(<-acked)
+	is.Equal(payloadSeqs(recs), seqRange(0, 200))
+	e.waitCursor(topic, 199)
+}
+
 func TestSource_MissingTopicWithoutCreation(t *testing.T) {
 	is := is.New(t)
 	e := newSourceEnv(t)
