@@ -1,0 +1,31 @@
+package segment
+
+import (
+	"fmt"
+	"testing"
+)
+
+// testMessage is a message at offset off with a payload naming it.
+func testMessage(off uint64) Message {
+	sub := ""
+	return Message{
+		RequestID:        off + 1,
+		MsgID:            MsgID{ProducerID: 42, TopicName: "/default/orders", BrokerAddr: "http://127.0.0.1:6650", TopicOffset: off},
+		Payload:          fmt.Appendf(nil, "message %d", off),
+		PublishTime:      1_700_000_000_000 + off,
+		ProducerName:     "producer",
+		SubscriptionName: &sub,
+		Attributes:       map[string]string{"n": fmt.Sprint(off)},
+	}
+}
+
+// segmentBytes encodes the messages at offsets [from, to] as one segment.
+func segmentBytes(t *testing.T, from, to uint64) []byte {
+	t.Helper()
+	var b []byte
+	for off := from; off <= to; off++ {
+		m := testMessage(off)
+		b = AppendMessageFrame(b, &m)
+	}
+	return b
+}
