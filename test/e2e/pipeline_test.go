@@ -76,6 +76,9 @@ pipelines:
         settings:
           url: ${DANUBE_URL}
           topic: %s
+          # The generator's keys are random words; the default (key) keeps
+          # order per key only. partition keeps the order of every record.
+          ordering: partition
       - id: sent
         type: destination
         plugin: builtin:file

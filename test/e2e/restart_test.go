@@ -64,6 +64,9 @@ pipelines:
         settings:
           url: ${DANUBE_URL}
           topic: %s
+          # Every line has its own key (its line number); keep the order of
+          # all of them, not just per key.
+          ordering: partition
 `, in, topic)
 
 	consumer := e.conduit("consumer", consumerYAML)
