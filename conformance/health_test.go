@@ -162,3 +162,32 @@ func receivingConsumer(t *testing.T) (string, *danube.Producer, *danube.Consumer
 	}
 	return topic, p, co
 }
+
+// TestReceiveStreamSendsHeadersAtOnce: the broker (tonic) sends the response
+// headers of ReceiveMessages as soon as the stream is attached, before any
+// message.
+func TestReceiveStreamSendsHeadersAtOnce(t *testing.T) {
+	is := is.New(t)
+	w := shared.wire(t)
+	topic, _ := reliableTopic(t, "s", nil)
+	sub, err := w.consumers.Subscribe(opContext(t), &danubepb.ConsumerRequest{
+		RequestId: 1, TopicName: topic, ConsumerName: "c", Subscription: "s",
+		SubscriptionType: danubepb.ConsumerRequest_Exclusive,
+	})
+	is.NoErr(err)
+	raw := openStream(t, w, sub.ConsumerId)
+	headers := make(chan error, 1)
+	go func() {
+		_, err := raw.stream.Header()
+		headers <- err
+	}()
+	select {
+	case err := <-headers:
+		is.NoErr(err)
+	case <-time.After(deliveryTimeout):
+		raw.cancel()
+		<-headers
+		t.Fatalf("no response headers within %v of opening the stream", deliveryTimeout)
+	}
+	raw.cancel()
+}

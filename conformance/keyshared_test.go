@@ -1,23 +1,15 @@
 package conformance
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
 	"github.com/matryer/is"
 )
-
-type keyedDelivery struct {
-	consumer string
-	key      string
-	seq      int
-}
 
 // TestKeySharedKeepsPerKeyOrder: with two consumers, every key sticks to one
 // consumer and its messages arrive in send order, even when one of them is
@@ -46,70 +38,25 @@ func TestKeySharedKeepsPerKeyOrder(t *testing.T) {
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*deliveryTimeout)
-	defer cancel()
-	var (
-		mu        sync.Mutex
-		got       []keyedDelivery
-		nackedOne bool
-		wg        sync.WaitGroup
-		errs      = make(chan error, len(consumers))
-	)
-	want := len(keys)*perKey + 1 // one redelivery after the nack
-	done := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(got) >= want
-	}
-	for name, co := range consumers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !done() {
-				m, err := co.Receive(ctx)
-				if err != nil {
-					if !done() {
-						errs <- fmt.Errorf("%s: Receive: %w", name, err)
-					}
-					return
-				}
-				key, seqText, _ := strings.Cut(string(m.Payload), ":")
-				seq, _ := strconv.Atoi(seqText)
-				mu.Lock()
-				nack := key == nackedKey && seq == 0 && !nackedOne
-				nackedOne = nackedOne || nack
-				got = append(got, keyedDelivery{consumer: name, key: m.Key, seq: seq})
-				full := len(got) >= want
-				mu.Unlock()
-				err = settle(co, m, nack)
-				if err != nil {
-					errs <- fmt.Errorf("%s: settle %s: %w", name, m.Payload, err)
-					return
-				}
-				if full {
-					cancel() // wake the other consumer
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	if t.Failed() {
-		return
-	}
+	nackedOne := false
+	got := collect(t, consumers, len(keys)*perKey+1, func(m *danube.ReceivedMessage) bool {
+		nack := !nackedOne && string(m.Payload) == nackedKey+":0"
+		nackedOne = nackedOne || nack
+		return nack
+	})
 
 	byKey := map[string][]int{}
 	owner := map[string]string{}
 	for _, d := range got {
-		byKey[d.key] = append(byKey[d.key], d.seq)
-		if prev, ok := owner[d.key]; ok && prev != d.consumer {
-			t.Errorf("key %s went to %s and %s", d.key, prev, d.consumer)
+		key, seqText, _ := strings.Cut(string(d.msg.Payload), ":")
+		seq, err := strconv.Atoi(seqText)
+		is.NoErr(err)
+		is.Equal(d.msg.Key, key)
+		byKey[key] = append(byKey[key], seq)
+		if prev, ok := owner[key]; ok && prev != d.consumer {
+			t.Errorf("key %s went to %s and %s", key, prev, d.consumer)
 		}
-		owner[d.key] = d.consumer
+		owner[key] = d.consumer
 	}
 	for _, k := range keys {
 		wantSeq := []int{0, 1, 2, 3, 4}
@@ -118,15 +65,4 @@ func TestKeySharedKeepsPerKeyOrder(t *testing.T) {
 		}
 		is.Equal(byKey[k], wantSeq) // per-key send order
 	}
-}
-
-// settle acks m, or nacks it for an immediate retry, with its own deadline so
-// that ending the receive loops cannot cut it short.
-func settle(co *danube.Consumer, m *danube.ReceivedMessage, nack bool) error {
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-	defer cancel()
-	if nack {
-		return co.Nack(ctx, m.ID, 0, "once")
-	}
-	return co.Ack(ctx, m.ID)
 }

@@ -189,3 +189,23 @@ func typeName(typ danube.SubscriptionType) string {
 		return "unknown"
 	}
 }
+
+// TestFailurePolicyAppliesFromSubscriptionCreation pins broker v0.15.1: the
+// failure policy is read from the metadata store when the subscription is
+// created (topic.rs subscribe → ensure_subscription_failure_policy); setting
+// it afterwards changes nothing while the subscription lives. Set it first.
+func TestFailurePolicyAppliesFromSubscriptionCreation(t *testing.T) {
+	is := is.New(t)
+	topic, p := reliableTopic(t, "s", nil)
+	co := subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	setFailurePolicy(t, shared.wire(t), topic, "s", fastFailurePolicy(5, adminpb.SubscriptionPoisonPolicy_Drop))
+
+	stored, err := shared.wire(t).topics.GetSubscriptionFailurePolicy(opContext(t),
+		&adminpb.GetSubscriptionFailurePolicyRequest{Topic: topic, Subscription: "s"})
+	is.NoErr(err)
+	is.Equal(stored.GetFailurePolicy().GetAckTimeoutMs(), uint64(1000)) // stored…
+
+	send(t, p, "m")
+	is.Equal(string(receive(t, co).Payload), "m")
+	expectNothing(t, co, quietWindow, "a redelivery after the new 1 s ack timeout") // …but the 30 s timeout still rules
+}

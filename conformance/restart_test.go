@@ -45,6 +45,13 @@ func restartable(t *testing.T) (target, func()) {
 // TestProducerRecoversFromBrokerRestart: after a restart the broker no longer
 // knows the producer's ID (SendMessage answers NOT_FOUND); the client must
 // re-create the producer by name and deliver.
+//
+// Against a real v0.15.1 standalone broker this fails for upstream reasons:
+// the broker does not start again on its data directory once its Raft log was
+// first compacted (after about 1000 entries, seconds of uptime: the state
+// machine is in memory only), and when it does start, topics created before
+// the restart answer UNAVAILABLE "served by another broker" to CreateProducer
+// and Subscribe (standalone mode records no topic assignment).
 func TestProducerRecoversFromBrokerRestart(t *testing.T) {
 	is := is.New(t)
 	tg, restart := restartable(t)

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
@@ -56,13 +57,6 @@ func TestSchemaRegistryBasics(t *testing.T) {
 	t.Run("unknown subject", func(t *testing.T) {
 		_, err := w.schemas.GetLatestSchema(opContext(t), &schemapb.GetLatestSchemaRequest{Subject: subject + "-none"})
 		wantCode(t, err, codes.NotFound, "GetLatestSchema of an unknown subject")
-	})
-
-	t.Run("invalid definition", func(t *testing.T) {
-		_, err := w.schemas.RegisterSchema(opContext(t), &schemapb.RegisterSchemaRequest{
-			Subject: subject + "-bad", SchemaType: "json_schema", SchemaDefinition: []byte("{not json"),
-		})
-		wantCode(t, err, codes.Internal, "RegisterSchema with invalid JSON") // the broker reports every registry error as INTERNAL
 	})
 
 	v2 := registerSchema(t, w, subject, orderSchemaV2)
@@ -153,4 +147,65 @@ func withSubject(topic, name, subject string) danube.ProducerOptions {
 func schemaProducer(t *testing.T, c *danube.Client, topic, name, subject string) *danube.Producer {
 	t.Helper()
 	return newProducer(t, c, withSubject(topic, name, subject))
+}
+
+// TestSchemaDefinitionComesBackWrapped pins broker v0.15.1: GetSchema and
+// GetLatestSchema return the registry's serialised internal form
+// ({"JsonSchema":{"raw_schema":…,"fingerprint":…}}), not the registered bytes
+// (schema_registry_handler.rs: serde_json::to_vec(&schema_version.schema_def)).
+func TestSchemaDefinitionComesBackWrapped(t *testing.T) {
+	is := is.New(t)
+	w := shared.wire(t)
+	subject := uniqueName(t)
+	reg := registerSchema(t, w, subject, orderSchemaV1)
+
+	latest, err := w.schemas.GetLatestSchema(opContext(t), &schemapb.GetLatestSchemaRequest{Subject: subject})
+	is.NoErr(err)
+	byID, err := w.schemas.GetSchema(opContext(t), &schemapb.GetSchemaRequest{SchemaId: reg.SchemaId})
+	is.NoErr(err)
+	for _, def := range [][]byte{latest.SchemaDefinition, byID.SchemaDefinition} {
+		var wrapped struct {
+			JSONSchema struct {
+				RawSchema   string `json:"raw_schema"`
+				Fingerprint string `json:"fingerprint"`
+			} `json:"JsonSchema"`
+		}
+		is.NoErr(json.Unmarshal(def, &wrapped))
+		is.Equal(wrapped.JSONSchema.RawSchema, orderSchemaV1)
+		is.Equal(wrapped.JSONSchema.Fingerprint, reg.Fingerprint)
+	}
+}
+
+// TestSchemaRegistryErrorsAreInternal: the registry reports every refusal of
+// a definition as INTERNAL "Failed to register schema: …".
+func TestSchemaRegistryErrorsAreInternal(t *testing.T) {
+	w := shared.wire(t)
+	subject := uniqueName(t)
+	registerSchema(t, w, subject, orderSchemaV1)
+	for _, tc := range []struct{ name, subject, typ, definition string }{
+		{"unknown type", subject + "-x", "weird", "{}"},
+		{"invalid JSON", subject + "-y", "json_schema", "{not json"},
+		{"backward incompatible", subject, "json_schema", `{"type":"object","properties":{"id":{"type":"string"}},"required":["id"]}`},
+	} {
+		_, err := w.schemas.RegisterSchema(opContext(t), &schemapb.RegisterSchemaRequest{
+			Subject: tc.subject, SchemaType: tc.typ, SchemaDefinition: []byte(tc.definition),
+		})
+		wantCode(t, err, codes.Internal, "RegisterSchema: "+tc.name)
+	}
+}
+
+// TestNewTopicTakesAnUnregisteredSubject pins broker v0.15.1: when a
+// producer's CreateProducer creates the topic, its subject is written to the
+// metadata store unchecked (topic_cluster.rs create_on_cluster_direct); only
+// producers on an already loaded topic get the subject validated.
+func TestNewTopicTakesAnUnregisteredSubject(t *testing.T) {
+	_, err := shared.wire(t).producers.CreateProducer(opContext(t), &danubepb.ProducerRequest{
+		RequestId: 1, ProducerName: "p", TopicName: newTopic(t), DispatchStrategy: danubepb.DispatchStrategy_Reliable,
+		SchemaRef: &danubepb.SchemaReference{
+			Subject: uniqueName(t), VersionRef: &danubepb.SchemaReference_UseLatest{UseLatest: true},
+		},
+	})
+	if err != nil {
+		t.Fatalf("CreateProducer creating a topic with an unregistered subject: %v, want success", err)
+	}
 }

@@ -156,8 +156,7 @@ func TestExclusiveSubscription(t *testing.T) {
 // TestListSubscriptionsRepeatsNames pins the broker's ListSubscriptions: it
 // lists one entry per metadata key under each subscription (the subscription
 // itself, its failure policy, later its cursor and dispatch config), so a name
-// appears more than once (resources/topic.rs get_subscription_for_topic). The
-// client's Admin.ListSubscriptions must report each name once.
+// appears more than once (resources/topic.rs get_subscription_for_topic).
 func TestListSubscriptionsRepeatsNames(t *testing.T) {
 	is := is.New(t)
 	topic, _ := reliableTopic(t, "s", nil)
@@ -169,8 +168,71 @@ func TestListSubscriptionsRepeatsNames(t *testing.T) {
 	for _, name := range raw.Subscriptions {
 		is.Equal(name, "s")
 	}
+}
+
+// TestAdminListsEachSubscriptionOnce: whatever the broker repeats, the
+// client reports each subscription name once.
+func TestAdminListsEachSubscriptionOnce(t *testing.T) {
+	is := is.New(t)
+	topic, _ := reliableTopic(t, "s", nil)
+	c := shared.client(t)
+	subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "t"})
 
 	subs, err := shared.admin(t).ListSubscriptions(opContext(t), topic)
 	is.NoErr(err)
-	is.Equal(subs, []string{"s"})
+	slices.Sort(subs)
+	is.Equal(subs, []string{"s", "t"})
+}
+
+// TestUnsubscribeUnknownSubscription: the broker answers NOT_FOUND, with a
+// misleading text ("… has active consumers"), because
+// topic_control.rs unsubscribe treats "no such subscription" like "busy".
+func TestUnsubscribeUnknownSubscription(t *testing.T) {
+	topic, _ := reliableTopic(t, "s", nil)
+	_, err := shared.wire(t).topics.Unsubscribe(opContext(t), &adminpb.SubscriptionRequest{Topic: topic, Subscription: "none"})
+	wantCode(t, err, codes.NotFound, "Unsubscribe of an unknown subscription")
+}
+
+// TestFailoverNeverPromotesAStandby pins broker v0.15.1: Failover runs on the
+// exclusive dispatcher and the first consumer stays the active one for good;
+// when it disconnects, dispatch waits for it (same name) instead of switching
+// to the standby.
+func TestFailoverNeverPromotesAStandby(t *testing.T) {
+	is := is.New(t)
+	topic, p := reliableTopic(t, "s", nil)
+	first := danube.ConsumerOptions{Topic: topic, Name: "first", Subscription: "s", Type: danube.Failover}
+	standbyOpts := first
+	standbyOpts.Name = "standby"
+
+	active := subscribe(t, shared.client(t), first)
+	standby := subscribe(t, shared.client(t), standbyOpts)
+	send(t, p, "one")
+	is.Equal(receiveAndAck(t, active, 1), []string{"one"})
+
+	is.NoErr(active.Close())
+	send(t, p, "two")
+	expectNothing(t, standby, quietWindow, "a delivery to the standby after the active consumer left")
+
+	back := subscribe(t, shared.client(t), first)
+	is.Equal(receiveAndAck(t, back, 1), []string{"two"})
+}
+
+// TestSharedRoundRobin: a Shared subscription alternates between its active
+// consumers.
+func TestSharedRoundRobin(t *testing.T) {
+	is := is.New(t)
+	topic, p := reliableTopic(t, "s", nil)
+	consumers := map[string]*danube.Consumer{}
+	for _, name := range []string{"a", "b"} {
+		consumers[name] = subscribe(t, shared.client(t), danube.ConsumerOptions{
+			Topic: topic, Name: name, Subscription: "s", Type: danube.Shared,
+		})
+	}
+	send(t, p, payloads("m", 10)...)
+	perConsumer := map[string]int{}
+	for _, d := range collect(t, consumers, 10, func(*danube.ReceivedMessage) bool { return false }) {
+		perConsumer[d.consumer]++
+	}
+	is.Equal(perConsumer, map[string]int{"a": 5, "b": 5})
 }
