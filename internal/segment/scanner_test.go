@@ -40,7 +40,7 @@ func TestScannerReportsCorruptionWithSegmentAndPosition(t *testing.T) {
 		offset uint64
 		pos    int64
 	}{
-		"truncated header": {data: seg[:second+10], want: ErrTruncated, offset: 0, pos: second},
+		"truncated header":  {data: seg[:second+10], want: ErrTruncated, offset: 0, pos: second},
 		"truncated payload": {data: seg[:second+HeaderSize+3], want: ErrTruncated, offset: 1, pos: second},
 		"crc mismatch": {data: func() []byte {
 			b := append([]byte(nil), seg...)
