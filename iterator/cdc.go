@@ -2,6 +2,7 @@ package iterator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -58,13 +59,21 @@ type CDC struct {
 
 	mu      sync.Mutex
 	tracker *tracker
-	pending map[msgKey]*pendingAck
+	// inConduit holds the records emitted and not yet acknowledged, by
+	// position; positions are unique, so Ack finds its message without
+	// decoding the position.
+	inConduit map[string]emittedRecord
+	// unacked counts those records per message (a shared subscription may
+	// emit a redelivery again).
+	unacked map[msgKey]int
 	seq     uint64
+	posCap  int // capacity for the next encoded position
 	failure error
 }
 
 type topicReader struct {
 	topic      string
+	topicJSON  []byte
 	consumer   Consumer
 	partitions []string
 	index      map[string]int
@@ -81,11 +90,10 @@ type msgKey struct {
 	offset uint64
 }
 
-// pendingAck is an emitted message Conduit has not acknowledged yet; n counts
-// emissions (shared subscriptions may emit a redelivery again).
-type pendingAck struct {
-	id danube.MessageID
-	n  int
+// emittedRecord is what acknowledging a record needs.
+type emittedRecord struct {
+	reader *topicReader
+	id     danube.MessageID
 }
 
 var _ Iterator = (*CDC)(nil)
@@ -100,15 +108,23 @@ func NewCDC(cfg CDCConfig, resume *Position) (*CDC, error) {
 	cfg.AckConcurrency = max(cfg.AckConcurrency, 1)
 
 	c := &CDC{
-		readers: make(map[string]*topicReader, len(cfg.Topics)),
-		cfg:     cfg,
-		msgs:    make(chan delivery, cfg.Buffer),
-		pending: map[msgKey]*pendingAck{},
+		readers:   make(map[string]*topicReader, len(cfg.Topics)),
+		cfg:       cfg,
+		msgs:      make(chan delivery, cfg.Buffer),
+		inConduit: map[string]emittedRecord{},
+		unacked:   map[msgKey]int{},
 	}
 	known := map[string]bool{}
 	for _, tc := range cfg.Topics {
 		parts := tc.Consumer.Partitions()
-		r := &topicReader{topic: tc.Topic, consumer: tc.Consumer, partitions: parts, index: make(map[string]int, len(parts))}
+		topicJSON, err := json.Marshal(tc.Topic)
+		if err != nil {
+			return nil, fmt.Errorf("cdc iterator: topic %q: %w", tc.Topic, err)
+		}
+		r := &topicReader{
+			topic: tc.Topic, topicJSON: topicJSON, consumer: tc.Consumer,
+			partitions: parts, index: make(map[string]int, len(parts)),
+		}
 		for i, p := range parts {
 			r.index[p] = i
 			known[p] = true
@@ -240,10 +256,11 @@ func (c *CDC) process(ctx context.Context, d delivery) (rec opencdc.Record, ok b
 			msg.ID.Topic, d.reader.topic)
 	}
 
+	key := msgKey{msg.ID.Topic, msg.ID.Offset}
 	c.mu.Lock()
 	dup, becameLossy := c.tracker.observe(msg.ID)
 	if dup {
-		_, isPending := c.pending[msgKey{msg.ID.Topic, msg.ID.Offset}]
+		isPending := c.unacked[key] > 0
 		c.mu.Unlock()
 		sdk.Logger(ctx).Debug().Str("topic", msg.ID.Topic).Uint64("offset", msg.ID.Offset).
 			Msg("dropping a redelivered message that was already emitted")
@@ -256,23 +273,11 @@ func (c *CDC) process(ctx context.Context, d delivery) (rec opencdc.Record, ok b
 		return opencdc.Record{}, false, nil
 	}
 	c.seq++
-	pos := Position{
-		Version:   PositionVersion,
-		Mode:      ModeCDC,
-		Topic:     d.reader.topic,
-		Partition: part,
-		Offset:    msg.ID.Offset,
-		Seq:       c.seq,
-		Emitted:   c.tracker.snapshot(),
-	}
-	if !c.tracker.lossy(msg.ID.Topic) {
-		key := msgKey{msg.ID.Topic, msg.ID.Offset}
-		if p := c.pending[key]; p != nil {
-			p.n++
-		} else {
-			c.pending[key] = &pendingAck{id: msg.ID, n: 1}
-		}
-	}
+	pos := appendPositionHead(make([]byte, 0, c.posCap), d.reader.topicJSON, part, msg.ID.Offset, c.seq)
+	pos = append(c.tracker.appendEmitted(pos), '}')
+	c.posCap = len(pos) + 16
+	c.inConduit[string(pos)] = emittedRecord{reader: d.reader, id: msg.ID}
+	c.unacked[key]++
 	c.mu.Unlock()
 
 	if becameLossy {
@@ -281,11 +286,7 @@ func (c *CDC) process(ctx context.Context, d delivery) (rec opencdc.Record, ok b
 				"consumer falls behind or is not connected, so messages can be lost; use a reliable topic " +
 				"for at-least-once delivery")
 	}
-	encoded, err := pos.Marshal()
-	if err != nil {
-		return opencdc.Record{}, false, err
-	}
-	rec, restoreErr := toRecord(msg, d.reader.topic, encoded)
+	rec, restoreErr := toRecord(msg, d.reader.topic, pos)
 	if restoreErr != nil {
 		sdk.Logger(ctx).Warn().Err(restoreErr).Str("topic", msg.ID.Topic).Uint64("offset", msg.ID.Offset).
 			Msgf("message is marked %s=%s but its payload could not be decoded: passing it through as raw data",
@@ -315,31 +316,45 @@ func (c *CDC) Ack(ctx context.Context, pos opencdc.Position) error {
 	if err := c.acker.failure(); err != nil {
 		return err
 	}
-	p, err := ParsePosition(pos)
-	if err != nil {
-		return err
-	}
-	r := c.readers[p.Topic]
-	if r == nil || p.Partition >= len(r.partitions) {
-		return fmt.Errorf("%w: topic %q partition %d is not read by this source", ErrInvalidPosition, p.Topic, p.Partition)
-	}
-	key := msgKey{r.partitions[p.Partition], p.Offset}
-
 	c.mu.Lock()
-	id := danube.MessageID{Topic: key.topic, Offset: key.offset}
-	if pa := c.pending[key]; pa != nil {
-		id = pa.id
-		if pa.n--; pa.n == 0 {
-			delete(c.pending, key)
+	e, found := c.inConduit[string(pos)]
+	if found {
+		delete(c.inConduit, string(pos))
+		key := msgKey{e.id.Topic, e.id.Offset}
+		if c.unacked[key]--; c.unacked[key] <= 0 {
+			delete(c.unacked, key)
 		}
 	}
-	lossy := c.tracker.lossy(key.topic)
 	c.mu.Unlock()
+	if !found {
+		var err error
+		if e, err = c.positionRecord(pos); err != nil {
+			return err
+		}
+	}
 
+	c.mu.Lock()
+	lossy := c.tracker.lossy(e.id.Topic)
+	c.mu.Unlock()
 	if lossy {
 		return nil // NonReliable topics have nothing to acknowledge
 	}
-	return c.acker.enqueue(ctx, ackJob{consumer: r.consumer, id: id})
+	return c.acker.enqueue(ctx, ackJob{consumer: e.reader.consumer, id: e.id})
+}
+
+// positionRecord decodes a position this iterator did not emit (or already
+// saw acknowledged) into the message to acknowledge.
+func (c *CDC) positionRecord(pos opencdc.Position) (emittedRecord, error) {
+	p, err := ParsePosition(pos)
+	if err != nil {
+		return emittedRecord{}, err
+	}
+	r := c.readers[p.Topic]
+	if r == nil || p.Partition >= len(r.partitions) {
+		return emittedRecord{}, fmt.Errorf("%w: topic %q partition %d is not read by this source",
+			ErrInvalidPosition, p.Topic, p.Partition)
+	}
+	return emittedRecord{reader: r, id: danube.MessageID{Topic: r.partitions[p.Partition], Offset: p.Offset}}, nil
 }
 
 // Close stops the receive goroutines, waits for queued acknowledgements

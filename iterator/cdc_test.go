@@ -46,6 +46,10 @@ func positionOf(t *testing.T, rec opencdc.Record) Position {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The iterator's own encoder writes what encoding/json writes.
+	if again := mustMarshal(t, p); string(again) != string(rec.Position) {
+		t.Fatalf("position %s encodes as %s with encoding/json", rec.Position, again)
+	}
 	return p
 }
 

@@ -121,6 +121,21 @@ func (p Position) Marshal() (opencdc.Position, error) {
 	return b, nil
 }
 
+// appendPositionHead appends a position without its "emitted" object and
+// closing brace, as encoding/json writes it; topic is the JSON-encoded topic.
+func appendPositionHead(b []byte, topic []byte, partition int, offset, seq uint64) []byte {
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, PositionVersion, 10)
+	b = append(b, `,"mode":"`+string(ModeCDC)+`","topic":`...)
+	b = append(b, topic...)
+	b = append(b, `,"partition":`...)
+	b = strconv.AppendInt(b, int64(partition), 10)
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendUint(b, offset, 10)
+	b = append(b, `,"seq":`...)
+	return strconv.AppendUint(b, seq, 10)
+}
+
 // MarshalJSON writes the set as [[lo,hi],...].
 func (s offsetSet) MarshalJSON() ([]byte, error) {
 	b := make([]byte, 0, 2+len(s)*24)

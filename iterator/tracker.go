@@ -1,6 +1,11 @@
 package iterator
 
-import "github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+import (
+	"encoding/json"
+	"slices"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+)
 
 // tracker remembers which offsets of each partition were emitted so that
 // redeliveries can be recognised, and tells reliable partitions (dense WAL
@@ -8,9 +13,13 @@ import "github.com/conduitio-labs/conduit-connector-danube/internal/danube"
 type tracker struct {
 	dedupe bool // ordered subscription: drop redeliveries
 	parts  map[string]*partitionState
+	names  []string // keys of parts, sorted: the order of "emitted" in a position
 }
 
 type partitionState struct {
+	// frag caches this partition's entry of a position's "emitted" object,
+	// `"<topic>":[[lo,hi],...]`; nil when it must be encoded again.
+	frag     []byte
 	emitted  offsetSet
 	reliable bool // a non-zero offset was seen
 	lossy    bool // NonReliable: offsets carry no identity, nothing is tracked
@@ -24,7 +33,7 @@ func newTracker(dedupe bool, resume map[string]offsetSet) *tracker {
 	if dedupe {
 		for topic, set := range resume {
 			// Only reliable partitions are ever written into a position.
-			t.parts[topic] = &partitionState{emitted: set.clone(), reliable: true}
+			t.state(topic).emitted, t.parts[topic].reliable = set.clone(), true
 		}
 	}
 	return t
@@ -35,6 +44,8 @@ func (t *tracker) state(topic string) *partitionState {
 	if p == nil {
 		p = &partitionState{}
 		t.parts[topic] = p
+		i, _ := slices.BinarySearch(t.names, topic)
+		t.names = slices.Insert(t.names, i, topic)
 	}
 	return p
 }
@@ -63,7 +74,7 @@ func (t *tracker) observe(id danube.MessageID) (dup, becameLossy bool) {
 	if !p.reliable {
 		p.reliable = true
 		if p.zero != nil && t.dedupe {
-			p.emitted = p.emitted.add(0)
+			p.emitted, p.frag = p.emitted.add(0), nil
 		}
 		p.zero = nil
 	}
@@ -74,6 +85,7 @@ func (t *tracker) observe(id danube.MessageID) (dup, becameLossy bool) {
 		return true, false
 	}
 	p.emitted = p.emitted.add(id.Offset)
+	p.frag = nil
 	return false, false
 }
 
@@ -100,4 +112,36 @@ func (t *tracker) snapshot() map[string]offsetSet {
 		m[topic] = p.emitted.clone()
 	}
 	return m
+}
+
+// appendEmitted appends the "emitted" object of a position (as snapshot
+// would encode), re-encoding only the partitions that changed. It appends
+// nothing when there is nothing to carry.
+func (t *tracker) appendEmitted(b []byte) []byte {
+	if !t.dedupe {
+		return b
+	}
+	first := true
+	for _, topic := range t.names {
+		p := t.parts[topic]
+		if !p.reliable || len(p.emitted) == 0 {
+			continue
+		}
+		if p.frag == nil {
+			name, _ := json.Marshal(topic) //nolint:errchkjson // a string always encodes
+			set, _ := p.emitted.MarshalJSON()
+			p.frag = append(append(append(p.frag, name...), ':'), set...)
+		}
+		if first {
+			b = append(b, `,"emitted":{`...)
+			first = false
+		} else {
+			b = append(b, ',')
+		}
+		b = append(b, p.frag...)
+	}
+	if !first {
+		b = append(b, '}')
+	}
+	return b
 }
