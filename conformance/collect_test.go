@@ -45,7 +45,7 @@ func collect(t *testing.T, consumers map[string]*danube.Consumer, want int, nack
 				got = append(got, delivery{consumer: name, msg: m})
 				full := len(got) >= want
 				mu.Unlock()
-				if err := settle(co, m, retry); err != nil {
+				if err := settle(context.WithoutCancel(ctx), co, m, retry); err != nil {
 					errs <- fmt.Errorf("%s: settle %q: %w", name, m.Payload, err)
 					return
 				}
@@ -75,8 +75,8 @@ func isFull(mu *sync.Mutex, got *[]delivery, want int) bool {
 
 // settle acks m, or nacks it for an immediate retry, with its own deadline so
 // that ending the receive loops cannot cut it short.
-func settle(co *danube.Consumer, m *danube.ReceivedMessage, nack bool) error {
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+func settle(parent context.Context, co *danube.Consumer, m *danube.ReceivedMessage, nack bool) error {
+	ctx, cancel := context.WithTimeout(parent, opTimeout)
 	defer cancel()
 	if nack {
 		return co.Nack(ctx, m.ID, 0, "retry")

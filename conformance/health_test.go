@@ -5,9 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/matryer/is"
+
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
-	"github.com/matryer/is"
 )
 
 const fastHealth = 200 * time.Millisecond
@@ -153,7 +154,7 @@ func TestConsumerSurvivesCutStreams(t *testing.T) {
 // consumer's client checks health often so that it heals fast.
 func receivingConsumer(t *testing.T) (string, *danube.Producer, *danube.Consumer) {
 	t.Helper()
-	topic, p := reliableTopic(t, "s", nil)
+	topic, p := reliableTopic(t, nil)
 	c := shared.client(t, func(cfg *danube.Config) { cfg.HealthInterval = fastHealth })
 	co := subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 	send(t, p, "before")
@@ -169,7 +170,7 @@ func receivingConsumer(t *testing.T) (string, *danube.Producer, *danube.Consumer
 func TestReceiveStreamSendsHeadersAtOnce(t *testing.T) {
 	is := is.New(t)
 	w := shared.wire(t)
-	topic, _ := reliableTopic(t, "s", nil)
+	topic, _ := reliableTopic(t, nil)
 	sub, err := w.consumers.Subscribe(opContext(t), &danubepb.ConsumerRequest{
 		RequestId: 1, TopicName: topic, ConsumerName: "c", Subscription: "s",
 		SubscriptionType: danubepb.ConsumerRequest_Exclusive,

@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
 	"github.com/matryer/is"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
 )
 
 // TestKeySharedKeepsPerKeyOrder: with two consumers, every key sticks to one
@@ -17,7 +18,7 @@ import (
 // acked).
 func TestKeySharedKeepsPerKeyOrder(t *testing.T) {
 	is := is.New(t)
-	topic, p := reliableTopic(t, "s", nil)
+	topic, p := reliableTopic(t, nil)
 	keys := []string{"k0", "k1", "k2", "k3", "k4", "k5"}
 	const perKey = 5
 	const nackedKey = "k0"

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
-	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 	"github.com/matryer/is"
 	"google.golang.org/grpc/codes"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 
 // grpcLimit is the broker's decode limit for one gRPC message (tonic's

@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
 	"github.com/matryer/is"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
 )
 
 // TestNonReliableDropsWhenTheConsumerLags: a NonReliable topic stores

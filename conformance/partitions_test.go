@@ -7,10 +7,11 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
-	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 	"github.com/matryer/is"
 	"google.golang.org/grpc/codes"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 
 func partitionNames(base string, n int) []string {

@@ -4,9 +4,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/matryer/is"
+
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/adminpb"
-	"github.com/matryer/is"
 )
 
 // quietWindow is how long a test watches for a delivery that must not come:
@@ -15,20 +16,20 @@ import (
 const quietWindow = 2500 * time.Millisecond
 
 // reliableTopic creates a Reliable topic with a producer and, before anyone
-// subscribes, gives subscription sub the fast failure policy.
-func reliableTopic(t *testing.T, sub string, policy *adminpb.SubscriptionFailurePolicy) (string, *danube.Producer) {
+// subscribes, gives subscription "s" the failure policy (nil: the default).
+func reliableTopic(t *testing.T, policy *adminpb.SubscriptionFailurePolicy) (string, *danube.Producer) {
 	t.Helper()
 	topic := newTopic(t)
 	p := newProducer(t, shared.client(t), danube.ProducerOptions{Topic: topic, Dispatch: danube.Reliable})
 	if policy != nil {
-		setFailurePolicy(t, shared.wire(t), topic, sub, policy)
+		setFailurePolicy(t, shared.wire(t), topic, "s", policy)
 	}
 	return topic, p
 }
 
 func TestUnackedWindowDefaultsToTen(t *testing.T) {
 	is := is.New(t)
-	topic, p := reliableTopic(t, "s", nil)
+	topic, p := reliableTopic(t, nil)
 	co := subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 
 	send(t, p, payloads("m", 15)...)
@@ -52,7 +53,7 @@ func TestUnackedWindowDefaultsToTen(t *testing.T) {
 // dispatch.max_unacked_messages (10 in standalone mode).
 func TestSetMaxUnackedIsStoredButNotApplied(t *testing.T) {
 	is := is.New(t)
-	topic, p := reliableTopic(t, "s", nil)
+	topic, p := reliableTopic(t, nil)
 	is.NoErr(shared.admin(t).SetMaxUnacked(opContext(t), topic, "s", 20))
 	co := subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 
@@ -70,7 +71,7 @@ func TestSetMaxUnackedIsStoredButNotApplied(t *testing.T) {
 
 func TestAckTimeoutRedeliversTheSameMessage(t *testing.T) {
 	is := is.New(t)
-	topic, p := reliableTopic(t, "s", fastFailurePolicy(5, adminpb.SubscriptionPoisonPolicy_Block))
+	topic, p := reliableTopic(t, fastFailurePolicy(5, adminpb.SubscriptionPoisonPolicy_Block))
 	co := subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 
 	send(t, p, "acked", "left")
@@ -93,7 +94,7 @@ func TestNackRedeliversTheSameMessage(t *testing.T) {
 	is := is.New(t)
 	policy := fastFailurePolicy(5, adminpb.SubscriptionPoisonPolicy_Block)
 	policy.MaxRedeliveryDelayMs = 5000 // the cap would also cut a requested delay
-	topic, p := reliableTopic(t, "s", policy)
+	topic, p := reliableTopic(t, policy)
 	co := subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 	send(t, p, "m")
 
@@ -139,7 +140,7 @@ func TestRedeliveryLimit(t *testing.T) {
 	// poisoned subscribes with the given policy and exhausts one message.
 	poisoned := func(t *testing.T, typ danube.SubscriptionType, poison adminpb.SubscriptionPoisonPolicy) (*danube.Producer, *danube.Consumer) {
 		t.Helper()
-		topic, p := reliableTopic(t, "s", fastFailurePolicy(maxRedeliveries, poison))
+		topic, p := reliableTopic(t, fastFailurePolicy(maxRedeliveries, poison))
 		co := subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s", Type: typ})
 		send(t, p, "poison")
 		exhaust(t, co)
@@ -162,7 +163,7 @@ func TestRedeliveryLimit(t *testing.T) {
 
 	t.Run("ack timeouts count too", func(t *testing.T) {
 		is := is.New(t)
-		topic, p := reliableTopic(t, "s", fastFailurePolicy(1, adminpb.SubscriptionPoisonPolicy_Drop))
+		topic, p := reliableTopic(t, fastFailurePolicy(1, adminpb.SubscriptionPoisonPolicy_Drop))
 		co := subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 		send(t, p, "poison")
 		first := receive(t, co)
@@ -196,7 +197,7 @@ func typeName(typ danube.SubscriptionType) string {
 // it afterwards changes nothing while the subscription lives. Set it first.
 func TestFailurePolicyAppliesFromSubscriptionCreation(t *testing.T) {
 	is := is.New(t)
-	topic, p := reliableTopic(t, "s", nil)
+	topic, p := reliableTopic(t, nil)
 	co := subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 	setFailurePolicy(t, shared.wire(t), topic, "s", fastFailurePolicy(5, adminpb.SubscriptionPoisonPolicy_Drop))
 

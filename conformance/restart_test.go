@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/matryer/is"
+
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
-	"github.com/matryer/is"
 )
 
 // restartTimeout covers a broker restart plus the client's reconnection.

@@ -4,12 +4,13 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
-	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
-	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/schemapb"
 	"github.com/matryer/is"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/schemapb"
 )
 
 const (

@@ -5,10 +5,11 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
-	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/adminpb"
 	"github.com/matryer/is"
 	"google.golang.org/grpc/codes"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/adminpb"
 )
 
 // TestNewSubscriptionStartsAtLatest also shows that Subscribe returns only
@@ -159,7 +160,7 @@ func TestExclusiveSubscription(t *testing.T) {
 // appears more than once (resources/topic.rs get_subscription_for_topic).
 func TestListSubscriptionsRepeatsNames(t *testing.T) {
 	is := is.New(t)
-	topic, _ := reliableTopic(t, "s", nil)
+	topic, _ := reliableTopic(t, nil)
 	subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 
 	raw, err := shared.wire(t).topics.ListSubscriptions(opContext(t), &adminpb.TopicRequest{Name: topic})
@@ -174,7 +175,7 @@ func TestListSubscriptionsRepeatsNames(t *testing.T) {
 // client reports each subscription name once.
 func TestAdminListsEachSubscriptionOnce(t *testing.T) {
 	is := is.New(t)
-	topic, _ := reliableTopic(t, "s", nil)
+	topic, _ := reliableTopic(t, nil)
 	c := shared.client(t)
 	subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 	subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "t"})
@@ -189,7 +190,7 @@ func TestAdminListsEachSubscriptionOnce(t *testing.T) {
 // misleading text ("… has active consumers"), because
 // topic_control.rs unsubscribe treats "no such subscription" like "busy".
 func TestUnsubscribeUnknownSubscription(t *testing.T) {
-	topic, _ := reliableTopic(t, "s", nil)
+	topic, _ := reliableTopic(t, nil)
 	_, err := shared.wire(t).topics.Unsubscribe(opContext(t), &adminpb.SubscriptionRequest{Topic: topic, Subscription: "none"})
 	wantCode(t, err, codes.NotFound, "Unsubscribe of an unknown subscription")
 }
@@ -200,7 +201,7 @@ func TestUnsubscribeUnknownSubscription(t *testing.T) {
 // to the standby.
 func TestFailoverNeverPromotesAStandby(t *testing.T) {
 	is := is.New(t)
-	topic, p := reliableTopic(t, "s", nil)
+	topic, p := reliableTopic(t, nil)
 	first := danube.ConsumerOptions{Topic: topic, Name: "first", Subscription: "s", Type: danube.Failover}
 	standbyOpts := first
 	standbyOpts.Name = "standby"
@@ -222,7 +223,7 @@ func TestFailoverNeverPromotesAStandby(t *testing.T) {
 // consumers.
 func TestSharedRoundRobin(t *testing.T) {
 	is := is.New(t)
-	topic, p := reliableTopic(t, "s", nil)
+	topic, p := reliableTopic(t, nil)
 	consumers := map[string]*danube.Consumer{}
 	for _, name := range []string{"a", "b"} {
 		consumers[name] = subscribe(t, shared.client(t), danube.ConsumerOptions{

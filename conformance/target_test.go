@@ -6,8 +6,9 @@ import (
 	"os"
 	"testing"
 
-	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
 	"go.uber.org/goleak"
+
+	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
 )
 
 const (

@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
 	"github.com/matryer/is"
 	"google.golang.org/grpc/codes"
+
+	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
 )
 
 const sendMethod = "/danube.ProducerService/SendMessage"

@@ -6,10 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
-	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 	"github.com/matryer/is"
 	"google.golang.org/grpc/codes"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 
 // namespaceErrorTimeout leaves room for the client's retries: the broker

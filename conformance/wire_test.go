@@ -4,13 +4,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/adminpb"
-	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
-	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/schemapb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/adminpb"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/schemapb"
 )
 
 // wire gives tests the broker's raw gRPC services, for behaviour the client
