@@ -56,6 +56,25 @@ func isNamespaceMissing(st *status.Status) bool {
 	return st.Code() == codes.Unavailable && strings.Contains(st.Message(), "Unable to find the namespace")
 }
 
+// firstOf reports the first of the per-partition errors and how many
+// partitions failed, rather than one long line per partition.
+func firstOf(errs []error) error {
+	var first error
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			failed++
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if failed > 1 {
+		return fmt.Errorf("%w (%d of %d partitions failed)", first, failed, len(errs))
+	}
+	return first
+}
+
 // isProducerGone reports the broker's answer to a send on a producer it does
 // not know (it restarted or unloaded the topic): re-creating the producer heals it.
 func isProducerGone(err error) bool {

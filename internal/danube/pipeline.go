@@ -202,16 +202,16 @@ func (pl *pipeline) run(j *job) error {
 	return pp.send(ctx, &j.msg, pl.abort)
 }
 
-// complete reports j's outcome, moves its lane on and returns the lane's next
-// job for the calling worker to send.
+// complete moves j's lane on, reports j's outcome and returns the lane's next
+// job for the calling worker to send. The lane is updated before done runs,
+// so a caller that sees a failure also finds the lane closed.
 func (pl *pipeline) complete(j *job, err error) *job {
 	done := j.done
 	<-pl.slots
-	done(err)
 
 	var next, failed *job
-	pl.mu.Lock()
 	if l := j.lane; l != nil {
+		pl.mu.Lock()
 		switch {
 		case err != nil:
 			l.failed, l.busy = err, false
@@ -229,13 +229,13 @@ func (pl *pipeline) complete(j *job, err error) *job {
 			*l = lane{}
 			lanePool.Put(l)
 		}
+		pl.mu.Unlock()
 	}
-	pl.pending--
-	pl.signalIdle()
-	pl.mu.Unlock()
 	*j = job{}
 	jobPool.Put(j)
 
+	done(err)
+	pl.finished(1)
 	if failed != nil {
 		pl.failQueued(failed, err)
 	}
@@ -244,17 +244,20 @@ func (pl *pipeline) complete(j *job, err error) *job {
 
 // failQueued fails the jobs queued behind a failed send of their lane.
 func (pl *pipeline) failQueued(list *job, cause error) {
-	n := 0
 	for j := list; j != nil; {
 		next := j.next
 		done, topic := j.done, pl.p.parts[j.part].topic
 		<-pl.slots
-		done(fmt.Errorf("send to topic %q: not sent: %w: %w", topic, ErrPredecessorFailed, cause))
 		*j = job{}
 		jobPool.Put(j)
-		n++
+		done(fmt.Errorf("send to topic %q: not sent: %w: %w", topic, ErrPredecessorFailed, cause))
+		pl.finished(1)
 		j = next
 	}
+}
+
+// finished counts n sends as complete, after their done ran.
+func (pl *pipeline) finished(n int) {
 	pl.mu.Lock()
 	pl.pending -= n
 	pl.signalIdle()

@@ -2,7 +2,6 @@ package danube
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -137,7 +136,7 @@ func (c *Client) NewProducer(ctx context.Context, opts ProducerOptions) (*Produc
 		wg.Go(func() { errs[i] = pp.start(ctx) })
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := firstOf(errs); err != nil {
 		return nil, err
 	}
 	p.pipe.init(p)

@@ -351,3 +351,13 @@ func TestConcurrentSendsAreNotSerialised(t *testing.T) {
 		is.NoErr(<-errs)
 	}
 }
+
+func TestPartitionFailuresAreSummarised(t *testing.T) {
+	is := is.New(t)
+	b := newFakeBroker(t)
+	c := newTestClient(t, testConfig(b.url))
+	_, err := c.NewProducer(context.Background(), ProducerOptions{Topic: "/nope/t", Name: "p", Partitions: 4, Dispatch: Reliable})
+	is.True(errors.Is(err, ErrNamespaceNotFound))
+	is.True(strings.Contains(err.Error(), "4 of 4 partitions failed"))
+	is.Equal(strings.Count(err.Error(), "Unable to find the namespace"), 1)
+}
