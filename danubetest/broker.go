@@ -34,6 +34,7 @@ type Broker struct {
 	// writes: failure policy and dispatch config.
 	subSettings    map[subKey]*subSettings
 	topicSchemaCfg map[string]topicSchemaConfig
+	segErr         error // first failed automatic seal, reported by SealSegments
 	closed         bool
 
 	faults faults // own lock
@@ -62,6 +63,9 @@ func New(opts ...Option) (*Broker, error) {
 	}
 	if cfg.heartbeat <= 0 {
 		return nil, fmt.Errorf("danubetest: heartbeat must be positive, got %s", cfg.heartbeat)
+	}
+	if cfg.segmentSealEvery < 0 || (cfg.segmentSealEvery > 0 && cfg.segmentDir == "") {
+		return nil, fmt.Errorf("danubetest: segment seal every %d needs a value >= 0 and WithSegmentDir", cfg.segmentSealEvery)
 	}
 	b := &Broker{
 		cfg:            cfg,

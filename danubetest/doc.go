@@ -29,16 +29,21 @@
 //     round-robin; KeyShared keeps one message in flight per key;
 //   - non-reliable topics store nothing and drop when a consumer's buffer
 //     (4 + 4) is full or no subscription exists;
-//   - optional JWT (HS256) authentication and TLS/mTLS.
+//   - optional JWT (HS256) authentication and TLS/mTLS;
+//   - with WithSegmentDir, sealed WAL segments in the broker's format and
+//     shared_fs layout (SealSegments, WithSegmentSealEvery), listed by
+//     ListSegmentDescriptors as the broker does (start_offset > after_offset,
+//     so the segment at offset 0 is never listed); without it the list is
+//     empty, as in the broker's local storage mode.
 //
 // Control hooks for tests: FailNext, Delay, CutStreams, Stop, Start,
-// Restart(RestartOptions{RollbackCursors}), PersistCursors, and inspection
+// Restart(RestartOptions{RollbackCursors}), PersistCursors, SealSegments, and inspection
 // helpers (Topics, Messages, Payloads, Subscriptions, Subscription, ...).
 //
 // Not implemented (see README.md for the full list and the differences):
 // Raft and clustering (no redirects, every lookup answers Connect with this
-// broker), WAL persistence to disk, tiered storage and sealed segments
-// (ListSegmentDescriptors is empty), edge mode, replication, policies and rate
+// broker), WAL persistence to disk (only sealed segments are written),
+// object-store backends, edge mode, replication, policies and rate
 // limits, metrics, RBAC, schema compatibility checks and payload validation,
 // the non-reliable idle-subscription reaper.
 package danubetest

@@ -63,6 +63,8 @@ type config struct {
 	jwtSecret           []byte
 	tlsConfig           *tls.Config
 	cursorFlush         time.Duration
+	segmentDir          string
+	segmentSealEvery    int
 	now                 func() time.Time
 }
 
@@ -144,3 +146,17 @@ func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tlsConfig = cf
 // WithCursorFlushInterval sets the debounce of cursor persistence (broker
 // default 5s). Restart with RollbackCursors rewinds to the last persisted cursor.
 func WithCursorFlushInterval(d time.Duration) Option { return func(c *config) { c.cursorFlush = d } }
+
+// WithSegmentDir exports sealed WAL segments of reliable topics into dir,
+// laid out like the broker's shared_fs durable root:
+// dir/storage/topics/{ns}/{topic}/segments/data-{start}-{secs}.dnb1, in the
+// broker's frame and bincode format, and lists them in
+// ListSegmentDescriptors. Without it the broker behaves like the real one in
+// local (standalone) mode: no segments, an empty list. Segments are sealed
+// by SealSegments and, with WithSegmentSealEvery, every n messages.
+func WithSegmentDir(dir string) Option { return func(c *config) { c.segmentDir = dir } }
+
+// WithSegmentSealEvery seals a reliable topic's unsealed messages into a
+// segment as soon as n of them are waiting (0, the default: only
+// SealSegments seals). The real broker seals every 300 s instead.
+func WithSegmentSealEvery(n int) Option { return func(c *config) { c.segmentSealEvery = n } }

@@ -78,6 +78,7 @@ func (b *Broker) publishLocked(t *topic, msg *danubepb.StreamMessage) {
 	}
 	msg.MsgId.TopicOffset = uint64(len(t.log))
 	t.log = append(t.log, msg)
+	b.autoSealLocked(t)
 	for _, sub := range t.subs {
 		sub.signal()
 	}

@@ -17,6 +17,8 @@ type topic struct {
 	producers     map[string]*producer      // by producer_name
 	subs          map[string]*subscription
 	schemaSubject string
+	sealed        uint64          // offsets below are in segments
+	segments      []sealedSegment // by start offset
 }
 
 type producer struct {

@@ -109,5 +109,6 @@ func (b *Broker) deleteTopicLocked(t *topic) {
 	for _, s := range t.subs {
 		b.removeSubscriptionLocked(s)
 	}
+	b.deleteSegmentsLocked(t)
 	delete(b.topics, t.name)
 }

@@ -41,6 +41,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	jwtSecretFile := fs.String("jwt-secret-file", "", "file holding the HS256 secret; requires a Bearer JWT on every call")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); serves TLS with -tls-key")
 	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM)")
+	segmentDir := fs.String("segment-dir", "", "export sealed WAL segments of reliable topics here, laid out like the broker's shared_fs durable root; empty: none (local storage mode)")
+	sealEvery := fs.Int("segment-seal-every", 0, "seal a topic's unsealed messages into a segment every n messages (0: off; needs -segment-dir)")
+	sealInterval := fs.Duration("segment-seal-interval", 0, "seal every topic's unsealed messages this often, as the broker's exporter does every 300s (0: off; needs -segment-dir)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("parse flags: %w", err)
 	}
@@ -63,6 +66,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		opts = append(opts, danubetest.WithJWT([]byte(strings.TrimSpace(string(secret)))))
 	}
+	if *segmentDir != "" {
+		opts = append(opts, danubetest.WithSegmentDir(*segmentDir), danubetest.WithSegmentSealEvery(*sealEvery))
+	} else if *sealEvery != 0 || *sealInterval != 0 {
+		return errors.New("-segment-seal-every and -segment-seal-interval need -segment-dir")
+	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("-tls-cert and -tls-key must be given together")
 	}
@@ -81,7 +89,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "danube-testbroker: service URL %s\n", b.URL())
 	fmt.Fprintf(out, "danube-testbroker: admin URL   %s\n", b.AdminURL())
 
-	<-ctx.Done()
+	if *segmentDir != "" {
+		fmt.Fprintf(out, "danube-testbroker: segments    %s\n", *segmentDir)
+	}
+	sealLoop(ctx, b, *sealInterval, out)
 	fmt.Fprintln(out, "danube-testbroker: shutting down")
 	done := make(chan struct{})
 	go func() { b.Close(); close(done) }()
@@ -91,4 +102,25 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("shutdown took longer than 10s")
 	}
 	return nil
+}
+
+// sealLoop seals segments every interval until ctx ends; with no interval it
+// just waits for ctx.
+func sealLoop(ctx context.Context, b *danubetest.Broker, interval time.Duration, out io.Writer) {
+	if interval <= 0 {
+		<-ctx.Done()
+		return
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := b.SealSegments(); err != nil {
+				fmt.Fprintln(out, "danube-testbroker: seal segments:", err)
+			}
+		}
+	}
 }

@@ -46,13 +46,7 @@ func TestRunPrintsURLsAndStopsOnCancel(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-jwt-secret-file", secret, "-ack-timeout", "1s"}, &out)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "admin URL") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no URLs printed: %q", out.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, &out, "admin URL")
 	is.True(strings.Contains(out.String(), "service URL http://127.0.0.1:"))
 	cancel()
 	is.NoErr(<-done)
@@ -61,4 +55,16 @@ func TestRunPrintsURLsAndStopsOnCancel(t *testing.T) {
 func TestRunRejectsHalfTLS(t *testing.T) {
 	err := run(context.Background(), []string{"-tls-cert", "x.pem"}, &bytes.Buffer{})
 	is.New(t).True(err != nil && strings.Contains(err.Error(), "-tls-key"))
+}
+
+// waitFor polls out until it contains s (the broker prints as it starts).
+func waitFor(t *testing.T, out *syncBuffer, s string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%q not printed: %q", s, out.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -221,7 +221,7 @@ func TestReaderStopsAtACutShortObjectAndRetriesIt(t *testing.T) {
 	is.Equal(got, span(0, 7))
 
 	is.NoErr(os.WriteFile(path, segmentBytes(t, 5, 9), 0o600)) // repaired
-	is.Equal(readAll(t, r), span(8, 9))                          // no offset lost or repeated
+	is.Equal(readAll(t, r), span(8, 9))                        // no offset lost or repeated
 }
 
 func TestReaderReportsCorruptFrameWithSegmentAndOffset(t *testing.T) {

@@ -1,0 +1,100 @@
+package danubetest
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/segment"
+)
+
+// sealedSegment is one exported segment: the broker's SegmentDescriptor.
+type sealedSegment struct {
+	id         string
+	start, end uint64 // inclusive
+	size       uint64
+	etag       string
+	createdAt  uint64 // unix seconds
+}
+
+func (s sealedSegment) proto() *danubepb.SegmentDescriptorProto {
+	return &danubepb.SegmentDescriptorProto{
+		SegmentId: s.id, StartOffset: s.start, EndOffset: s.end, Size: s.size, Etag: s.etag, CreatedAt: s.createdAt,
+	}
+}
+
+// SealSegments exports every reliable topic's unsealed messages as one
+// segment per topic, as one tick of the broker's exporter (rotate the active
+// WAL file, upload it, publish its descriptor). Topics with nothing new get
+// no segment. Without WithSegmentDir it does nothing. It also reports the
+// first automatic seal (WithSegmentSealEvery) that failed since the last call.
+func (b *Broker) SealSegments() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	errs := []error{b.segErr}
+	b.segErr = nil
+	for _, t := range b.topics {
+		errs = append(errs, b.sealLocked(t))
+	}
+	return errors.Join(errs...)
+}
+
+// autoSealLocked seals t when WithSegmentSealEvery messages are waiting. The
+// broker's exporter only logs failures; here the first one is kept for
+// SealSegments to report.
+func (b *Broker) autoSealLocked(t *topic) {
+	n := b.cfg.segmentSealEvery
+	if n <= 0 || uint64(len(t.log))-t.sealed < uint64(n) {
+		return
+	}
+	if err := b.sealLocked(t); err != nil && b.segErr == nil {
+		b.segErr = err
+	}
+}
+
+// sealLocked writes the topic's unsealed messages into the segment directory
+// and publishes the descriptor, in that order, so a listed segment always
+// exists. The write happens under the broker lock on purpose: a segment is
+// a small local file, and SendMessage returning after the seal makes tests
+// deterministic.
+func (b *Broker) sealLocked(t *topic) error {
+	if b.cfg.segmentDir == "" || !t.reliable || t.sealed >= uint64(len(t.log)) {
+		return nil
+	}
+	var data []byte
+	for _, p := range t.log[t.sealed:] {
+		m := segment.MessageFromProto(p)
+		data = segment.AppendMessageFrame(data, &m)
+	}
+	now := b.cfg.now()
+	seg := sealedSegment{
+		id:        segment.SegmentID(t.sealed, now),
+		start:     t.sealed,
+		end:       uint64(len(t.log)) - 1,
+		createdAt: uint64(now.Unix()), //nolint:gosec // the clock is after 1970
+	}
+	info, err := b.segmentStore().Put(t.name, seg.id, data)
+	if err != nil {
+		return fmt.Errorf("danubetest: seal segment of %s: %w", t.name, err)
+	}
+	seg.size, seg.etag = info.Size, info.ETag
+	t.segments = append(t.segments, seg)
+	t.sealed = seg.end + 1
+	return nil
+}
+
+// deleteSegmentsLocked removes a deleted topic's segments and descriptors,
+// as the broker's delete_storage_metadata.
+func (b *Broker) deleteSegmentsLocked(t *topic) {
+	if b.cfg.segmentDir == "" || len(t.segments) == 0 {
+		return
+	}
+	if err := b.segmentStore().Delete(t.name); err != nil && b.segErr == nil {
+		b.segErr = err
+	}
+	t.segments = nil
+}
+
+func (b *Broker) segmentStore() segment.FileStore {
+	return segment.FileStore{Root: b.cfg.segmentDir}
+}
