@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/adminpb"
@@ -99,7 +100,8 @@ func (a *Admin) CreatePartitionedTopic(ctx context.Context, topic string, partit
 		})
 }
 
-// ListSubscriptions lists the subscriptions of a partition topic.
+// ListSubscriptions lists the subscriptions of a partition topic, each name
+// once (the broker lists a name once per metadata key it has stored).
 func (a *Admin) ListSubscriptions(ctx context.Context, topic string) ([]string, error) {
 	var subs []string
 	err := a.do(ctx, fmt.Sprintf("list subscriptions of topic %q", topic), func(ctx context.Context) (bool, error) {
@@ -107,7 +109,16 @@ func (a *Admin) ListSubscriptions(ctx context.Context, topic string) ([]string, 
 		subs = resp.GetSubscriptions()
 		return true, err
 	})
-	return subs, err
+	if err != nil {
+		return nil, err
+	}
+	out := subs[:0:0]
+	for _, s := range subs {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 // Unsubscribe deletes a subscription of a partition topic.

@@ -62,7 +62,7 @@ func (f *fakeAdmin) CreatePartitionedTopic(_ context.Context, r *adminpb.Partiti
 }
 
 func (f *fakeAdmin) ListSubscriptions(context.Context, *adminpb.TopicRequest) (*adminpb.SubscriptionListResponse, error) {
-	return &adminpb.SubscriptionListResponse{Subscriptions: []string{"s1", "s2"}}, nil
+	return &adminpb.SubscriptionListResponse{Subscriptions: []string{"s1", "s2", "s1", "s2", "s1"}}, nil
 }
 
 func (f *fakeAdmin) Unsubscribe(_ context.Context, r *adminpb.SubscriptionRequest) (*adminpb.SubscriptionResponse, error) {
