@@ -388,6 +388,10 @@ func (pc *partConsumer) run(ctx context.Context) {
 		}
 		log.Info("receive stream ended: resubscribing", "topic", pc.topic, "consumer", pc.co.opts.Name,
 			"reason", errOrEOF(err), "attempt", attempt)
+		if err == nil && attempt >= 3 {
+			log.Warn("the stream keeps ending right after it opens: another consumer with the same name "+
+				"may be taking the subscription over", "topic", pc.topic, "consumer", pc.co.opts.Name)
+		}
 		if attempt > 0 {
 			if sleep(ctx, policy.Backoff(attempt-1), nil) != nil {
 				return
