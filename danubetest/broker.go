@@ -6,9 +6,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/adminpb"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
@@ -160,6 +162,9 @@ func (b *Broker) serverOptions() []grpc.ServerOption {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxTransportBytes),
 		grpc.WaitForHandlers(true),
+		// The real broker (tonic/hyper) never answers client keepalive pings with
+		// "too_many_pings"; grpc-go's default policy would, cutting idle consumers.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(b.authUnary, b.faultsUnary, sizeLimitUnary),
 		grpc.ChainStreamInterceptor(b.authStream, b.faultsStream),
 	}
