@@ -71,7 +71,7 @@ func (b *Broker) sealLocked(t *topic) error {
 		id:        segment.SegmentID(t.sealed, now),
 		start:     t.sealed,
 		end:       uint64(len(t.log)) - 1,
-		createdAt: uint64(now.Unix()), //nolint:gosec // the clock is after 1970
+		createdAt: uint64(now.Unix()),
 	}
 	info, err := b.segmentStore().Put(t.name, seg.id, data)
 	if err != nil {

@@ -35,7 +35,7 @@ func publish(t *testing.T, url, topic string, payloads ...string) {
 	}
 	for i, pl := range payloads {
 		_, err := prod.SendMessage(ctx, &danubepb.StreamMessage{
-			RequestId: uint64(i + 2), Payload: []byte(pl), ProducerName: "p", //nolint:gosec // small test index
+			RequestId: uint64(i + 2), Payload: []byte(pl), ProducerName: "p",
 			MsgId: &danubepb.MsgID{ProducerId: resp.GetProducerId(), TopicName: topic},
 		})
 		if err != nil {

@@ -119,7 +119,7 @@ func markerWidth(marker byte) int {
 func (r *bincodeReader) u64(field string) uint64 { return r.varint(field, 8) }
 
 func (r *bincodeReader) u32(field string) uint32 {
-	return uint32(r.varint(field, 4)) //nolint:gosec // varint(…, 4) never exceeds 32 bits
+	return uint32(r.varint(field, 4))
 }
 
 // bytes decodes a length-prefixed byte string. The length is checked against

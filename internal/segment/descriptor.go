@@ -43,7 +43,7 @@ func ListDescriptors(ctx context.Context, client danubepb.StorageServiceClient, 
 			EndOffset:   s.GetEndOffset(),
 			Size:        s.GetSize(),
 			ETag:        s.GetEtag(),
-			CreatedAt:   time.Unix(int64(s.GetCreatedAt()), 0), //nolint:gosec // seconds since 1970 fit in int64
+			CreatedAt:   time.Unix(int64(s.GetCreatedAt()), 0),
 		})
 	}
 	slices.SortFunc(out, func(a, b Descriptor) int { return cmp.Compare(a.StartOffset, b.StartOffset) })

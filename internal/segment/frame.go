@@ -71,8 +71,10 @@ func DecodeFrame(buf []byte) (Frame, error) {
 	}
 	offset, size, stored := parseHeader(buf)
 	if size > MaxPayloadSize {
-		return Frame{}, &FrameError{Offset: offset, Err: ErrFrameTooLarge,
-			Detail: fmt.Sprintf("length %d, limit %d", size, MaxPayloadSize)}
+		return Frame{}, &FrameError{
+			Offset: offset, Err: ErrFrameTooLarge,
+			Detail: fmt.Sprintf("length %d, limit %d", size, MaxPayloadSize),
+		}
 	}
 	end := HeaderSize + int(size)
 	if len(buf) < end {
@@ -91,8 +93,10 @@ func parseHeader(h []byte) (offset uint64, size, crc uint32) {
 
 func checkCRC(offset uint64, payload []byte, stored uint32) error {
 	if computed := crc32.ChecksumIEEE(payload); computed != stored {
-		return &FrameError{Offset: offset, Err: ErrChecksum,
-			Detail: fmt.Sprintf("stored 0x%08x, computed 0x%08x", stored, computed)}
+		return &FrameError{
+			Offset: offset, Err: ErrChecksum,
+			Detail: fmt.Sprintf("stored 0x%08x, computed 0x%08x", stored, computed),
+		}
 	}
 	return nil
 }
@@ -101,7 +105,7 @@ func checkCRC(offset uint64, payload []byte, stored uint32) error {
 // broker's append_encoded_frame.
 func AppendFrame(dst []byte, offset uint64, payload []byte) []byte {
 	dst = binary.LittleEndian.AppendUint64(dst, offset)
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(payload))) //nolint:gosec // payloads are far below 4 GiB (MaxPayloadSize)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(payload)))
 	dst = binary.LittleEndian.AppendUint32(dst, crc32.ChecksumIEEE(payload))
 	return append(dst, payload...)
 }

@@ -152,8 +152,10 @@ func (s *openSegment) checkComplete() error {
 	if !s.ref.endKnown || (s.frames > 0 && s.last >= s.ref.EndOffset) {
 		return nil
 	}
-	return &FrameError{SegmentID: s.ref.SegmentID, Position: s.scan.Position(), Offset: s.last, Err: ErrTruncated,
-		Detail: fmt.Sprintf("%d frames, last offset %d, the descriptor says %d..%d", s.frames, s.last, s.ref.StartOffset, s.ref.EndOffset)}
+	return &FrameError{
+		SegmentID: s.ref.SegmentID, Position: s.scan.Position(), Offset: s.last, Err: ErrTruncated,
+		Detail: fmt.Sprintf("%d frames, last offset %d, the descriptor says %d..%d", s.frames, s.last, s.ref.StartOffset, s.ref.EndOffset),
+	}
 }
 
 // closeCurrent closes the open segment; retry puts it back first in line.

@@ -77,8 +77,10 @@ func (e *exporter) seal(from, to uint64) string {
 
 func (e *exporter) reader(from uint64, store Store) *Reader {
 	e.t.Helper()
-	r, err := NewReader(ReaderConfig{Client: e.catalog, Store: store, Topic: topic, From: from,
-		Retry: Retry{Attempts: 3, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}})
+	r, err := NewReader(ReaderConfig{
+		Client: e.catalog, Store: store, Topic: topic, From: from,
+		Retry: Retry{Attempts: 3, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond},
+	})
 	if err != nil {
 		e.t.Fatal(err)
 	}
