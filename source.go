@@ -81,9 +81,7 @@ func (s *Source) Open(ctx context.Context, pos opencdc.Position) error {
 		ConsumerName:   spec.ConsumerName,
 	}, resume)
 	if err != nil {
-		for _, tc := range consumers {
-			_ = tc.Consumer.Close()
-		}
+		_ = iterator.CloseConsumers(ctx, consumers)
 		return fmt.Errorf("open: %w", err)
 	}
 	sdk.Logger(ctx).Info().Strs("topics", s.config.Topics).Str("subscription", spec.Subscription).
@@ -225,8 +223,8 @@ func createSubscription(ctx context.Context, c *config.SourceConfig) error {
 	if err != nil {
 		return fmt.Errorf("create subscription: %w", err)
 	}
-	for _, tc := range consumers {
-		_ = tc.Consumer.Close()
+	if err := iterator.CloseConsumers(ctx, consumers); err != nil {
+		return fmt.Errorf("create subscription: %w", err)
 	}
 	sdk.Logger(ctx).Info().Str("subscription", spec.Subscription).Strs("topics", c.Topics).
 		Msg("subscription ready: messages published from now on are kept for the pipeline")

@@ -64,16 +64,19 @@ type SourceConfig struct {
 	// (keyShared only). Messages whose key matches no consumer's filter are
 	// skipped by the broker and never delivered.
 	KeyFilters []string `json:"keyFilters"`
-	// MaxUnackedMessages sets the broker's window of delivered but
-	// unacknowledged messages for this subscription on every partition
-	// (1..10000; the broker's default is 10). A larger window gives more
-	// throughput. The broker applies it when it creates the subscription (so
-	// set it before the pipeline is first created) or next loads the topic.
-	// Needs adminURL. 0 leaves the broker's setting as it is.
+	// MaxUnackedMessages asks the broker (through the admin API, so it needs
+	// adminURL) for a window of this many delivered but unacknowledged
+	// messages for this subscription on every partition (1..10000; the
+	// broker's default is 10). A larger window gives more throughput. It is
+	// stored before subscribing, as the broker reads it when it creates the
+	// subscription or loads the topic. Danube v0.15.1 stores the setting but
+	// does not apply it: raise the broker-wide dispatch.max_unacked_messages
+	// there. 0 leaves the broker's setting as it is.
 	MaxUnackedMessages int `json:"maxUnackedMessages" default:"0" validate:"gt=-1"`
-	// ReadBuffer is how many received messages may wait for Conduit to read
-	// them (shared by all topics and partitions). Memory use is bounded by it,
-	// whatever the backlog on the broker.
+	// ReadBuffer is how many received messages of a topic may wait for
+	// Conduit to read them. It is raised to partitions x window
+	// (maxUnackedMessages, else 10) so the broker never waits on this
+	// consumer. Memory use is bounded by it, whatever the backlog.
 	ReadBuffer int `json:"readBuffer" default:"100" validate:"gt=0"`
 	// AckConcurrency is how many acknowledgements are sent to the broker at
 	// the same time, so that acknowledging never holds up reading.

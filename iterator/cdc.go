@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/conduitio/conduit-commons/opencdc"
 	sdk "github.com/conduitio/conduit-connector-sdk"
@@ -17,6 +18,8 @@ import (
 type TopicConsumer struct {
 	Topic    string
 	Consumer Consumer
+	// Subscribed is when the consumer subscribed (see CloseConsumers).
+	Subscribed time.Time
 }
 
 // CDCConfig describes a CDC iterator.
@@ -372,11 +375,5 @@ func (c *CDC) close(ctx context.Context) error {
 		sdk.Logger(ctx).Warn().Int("count", abandoned).
 			Msg("acknowledgements still queued when closing were abandoned: the broker redelivers those messages")
 	}
-	errs := []error{c.acker.failure()}
-	for _, r := range c.readers {
-		if err := r.consumer.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close consumer of %s: %w", r.topic, err))
-		}
-	}
-	return errors.Join(errs...)
+	return errors.Join(c.acker.failure(), CloseConsumers(ctx, c.cfg.Topics))
 }

@@ -21,7 +21,7 @@ func BenchmarkCDC_NextAck(b *testing.B) {
 			}
 			f := &instantConsumer{parts: names, payload: bytes.Repeat([]byte("x"), 1024)}
 			c, err := NewCDC(CDCConfig{
-				Topics: []TopicConsumer{{"/default/bench", f}}, Ordered: true, Buffer: 100, AckConcurrency: 8,
+				Topics: []TopicConsumer{{Topic: "/default/bench", Consumer: f}}, Ordered: true, Buffer: 100, AckConcurrency: 8,
 			}, nil)
 			if err != nil {
 				b.Fatal(err)

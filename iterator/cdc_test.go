@@ -56,7 +56,7 @@ func positionOf(t *testing.T, rec opencdc.Record) Position {
 func TestCDC_EmitsRecordsAndAcknowledgesThem(t *testing.T) {
 	is := is.New(t)
 	f := newFakeConsumer(plain)
-	c := newTestCDC(t, true, nil, TopicConsumer{plain, f})
+	c := newTestCDC(t, true, nil, TopicConsumer{Topic: plain, Consumer: f})
 	for o := range uint64(3) {
 		f.deliver(plain, o+1, "m")
 	}
@@ -82,7 +82,7 @@ func TestCDC_AckDoesNotBlockReading(t *testing.T) {
 	is := is.New(t)
 	f := newFakeConsumer(plain)
 	f.ackGate = make(chan struct{})
-	c := newTestCDC(t, true, nil, TopicConsumer{plain, f})
+	c := newTestCDC(t, true, nil, TopicConsumer{Topic: plain, Consumer: f})
 	for o := range uint64(6) {
 		f.deliver(plain, o+1, "m")
 	}
@@ -104,7 +104,7 @@ func TestCDC_DropsAndAcknowledgesRedeliveriesAtOrBeforeResume(t *testing.T) {
 		Version: PositionVersion, Mode: ModeCDC, Topic: "/default/t", Partition: 1, Offset: 5, Seq: 20,
 		Emitted: map[string]offsetSet{partA: {{0, 8}}, partB: {{0, 5}}},
 	}
-	c := newTestCDC(t, true, resume, TopicConsumer{"/default/t", f})
+	c := newTestCDC(t, true, resume, TopicConsumer{Topic: "/default/t", Consumer: f})
 	f.deliver(partB, 4, "old")
 	f.deliver(partA, 8, "old")
 	f.deliver(partB, 5, "old")
@@ -125,7 +125,7 @@ func TestCDC_DropsAndAcknowledgesRedeliveriesAtOrBeforeResume(t *testing.T) {
 func TestCDC_RedeliveryOfAnUnacknowledgedRecordWaitsForConduit(t *testing.T) {
 	is := is.New(t)
 	f := newFakeConsumer(plain)
-	c := newTestCDC(t, true, nil, TopicConsumer{plain, f})
+	c := newTestCDC(t, true, nil, TopicConsumer{Topic: plain, Consumer: f})
 	f.deliver(plain, 1, "first")
 	first := next(t, c)
 	f.deliver(plain, 1, "first") // redelivered before Conduit acknowledged it
@@ -142,7 +142,7 @@ func TestCDC_SharedSubscriptionEmitsRedeliveries(t *testing.T) {
 	is := is.New(t)
 	f := newFakeConsumer(plain)
 	resume := &Position{Version: PositionVersion, Mode: ModeCDC, Topic: plain, Offset: 3, Seq: 3}
-	c := newTestCDC(t, false, resume, TopicConsumer{plain, f})
+	c := newTestCDC(t, false, resume, TopicConsumer{Topic: plain, Consumer: f})
 	f.deliver(plain, 3, "again")
 	f.deliver(plain, 3, "again")
 	a, b := next(t, c), next(t, c)
@@ -157,7 +157,7 @@ func TestCDC_AckFailureSurfacesFromReadAckAndClose(t *testing.T) {
 	is := is.New(t)
 	f := newFakeConsumer(plain)
 	f.ackErr = errors.New("INTERNAL: subscription not found")
-	c := newTestCDC(t, true, nil, TopicConsumer{plain, f})
+	c := newTestCDC(t, true, nil, TopicConsumer{Topic: plain, Consumer: f})
 	f.deliver(plain, 1, "m")
 	is.NoErr(c.Ack(context.Background(), next(t, c).Position))
 
@@ -177,7 +177,7 @@ func TestCDC_AckRetriesUntilTheBrokerKnowsTheSubscriptionAgain(t *testing.T) {
 	f := newFakeConsumer(plain)
 	f.ackErr = errors.New("INTERNAL: Error acknowledging message: Subscription not found")
 	f.ackFails = 2
-	c := newTestCDC(t, true, nil, TopicConsumer{plain, f})
+	c := newTestCDC(t, true, nil, TopicConsumer{Topic: plain, Consumer: f})
 	f.deliver(plain, 1, "m")
 	is.NoErr(c.Ack(context.Background(), next(t, c).Position))
 	is.NoErr(c.Close(context.Background()))
@@ -187,7 +187,7 @@ func TestCDC_AckRetriesUntilTheBrokerKnowsTheSubscriptionAgain(t *testing.T) {
 func TestCDC_ExclusiveConflictTellsWhatToDo(t *testing.T) {
 	is := is.New(t)
 	f := newFakeConsumer(plain)
-	c := newTestCDC(t, true, nil, TopicConsumer{plain, f})
+	c := newTestCDC(t, true, nil, TopicConsumer{Topic: plain, Consumer: f})
 	f.failures <- danube.ErrSubscriptionTaken
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -200,7 +200,7 @@ func TestCDC_ExclusiveConflictTellsWhatToDo(t *testing.T) {
 
 func TestCDC_NextReturnsContextError(t *testing.T) {
 	is := is.New(t)
-	c := newTestCDC(t, true, nil, TopicConsumer{plain, newFakeConsumer(plain)})
+	c := newTestCDC(t, true, nil, TopicConsumer{Topic: plain, Consumer: newFakeConsumer(plain)})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
 	_, err := c.Next(ctx)
@@ -213,7 +213,7 @@ func TestCDC_NextReturnsContextError(t *testing.T) {
 func TestCDC_NextNReturnsWhatIsReadyWithoutWaiting(t *testing.T) {
 	is := is.New(t)
 	f := newFakeConsumer(plain)
-	c := newTestCDC(t, true, nil, TopicConsumer{plain, f})
+	c := newTestCDC(t, true, nil, TopicConsumer{Topic: plain, Consumer: f})
 	f.deliver(plain, 1, "m")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -237,7 +237,7 @@ func TestCDC_NextNReturnsWhatIsReadyWithoutWaiting(t *testing.T) {
 func TestCDC_ReadsSeveralTopics(t *testing.T) {
 	is := is.New(t)
 	orders, users := newFakeConsumer("/default/orders-part-0", "/default/orders-part-1"), newFakeConsumer("/default/users")
-	c := newTestCDC(t, true, nil, TopicConsumer{"/default/orders", orders}, TopicConsumer{"/default/users", users})
+	c := newTestCDC(t, true, nil, TopicConsumer{Topic: "/default/orders", Consumer: orders}, TopicConsumer{Topic: "/default/users", Consumer: users})
 	orders.deliver("/default/orders-part-1", 7, "o")
 	users.deliver("/default/users", 3, "u")
 
@@ -259,7 +259,7 @@ func TestCDC_ReadsSeveralTopics(t *testing.T) {
 func TestCDC_NonReliableTopicIsReadWithoutDropsOrAcks(t *testing.T) {
 	is := is.New(t)
 	f := newFakeConsumer(plain)
-	c := newTestCDC(t, true, nil, TopicConsumer{plain, f})
+	c := newTestCDC(t, true, nil, TopicConsumer{Topic: plain, Consumer: f})
 	for i := range uint64(4) {
 		f.deliveries <- &danube.ReceivedMessage{ID: danube.MessageID{Topic: plain, ProducerID: 1, RequestID: i}}
 	}
@@ -278,7 +278,7 @@ func TestCDC_CloseDoesNotWaitForeverForAcknowledgements(t *testing.T) {
 	is := is.New(t)
 	f := newFakeConsumer(plain)
 	f.ackGate = make(chan struct{}) // the broker never answers
-	c := newTestCDC(t, true, nil, TopicConsumer{plain, f})
+	c := newTestCDC(t, true, nil, TopicConsumer{Topic: plain, Consumer: f})
 	f.deliver(plain, 1, "m")
 	is.NoErr(c.Ack(context.Background(), next(t, c).Position))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -291,7 +291,7 @@ func TestCDC_CloseDoesNotWaitForeverForAcknowledgements(t *testing.T) {
 
 func TestCDC_AckRejectsForeignPositions(t *testing.T) {
 	is := is.New(t)
-	c := newTestCDC(t, true, nil, TopicConsumer{plain, newFakeConsumer(plain)})
+	c := newTestCDC(t, true, nil, TopicConsumer{Topic: plain, Consumer: newFakeConsumer(plain)})
 	err := c.Ack(context.Background(), mustMarshal(t, Position{Version: 1, Mode: ModeCDC, Topic: "/default/other"}))
 	is.True(errors.Is(err, ErrInvalidPosition))
 	err = c.Ack(context.Background(), mustMarshal(t, Position{Version: 1, Mode: ModeCDC, Topic: plain, Partition: 3}))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
 )
@@ -24,6 +25,18 @@ type SubscriptionSpec struct {
 	CreateMissing bool
 }
 
+// streamSettle is how long a consumer stays open after subscribing before it
+// is closed. Danube v0.15 marks a consumer active at Subscribe; when the
+// client closes it before its receive stream has reached the broker, nothing
+// ever marks it inactive, the subscription's dispatcher blocks on it and the
+// topic's producers and subscribers hang until the broker restarts. The
+// client does not report when the stream is attached (one round trip after
+// Subscribe), so closing waits this long instead.
+const streamSettle = time.Second
+
+// brokerDefaultWindow is the broker's default max_unacked_messages.
+const brokerDefaultWindow = 10
+
 // Broker is what the subscription calls use; Admin is nil without adminURL.
 type Broker struct {
 	Client *danube.Client
@@ -34,21 +47,25 @@ type Broker struct {
 // window) and subscribes to it. On error nothing stays open.
 func Subscribe(ctx context.Context, b Broker, spec SubscriptionSpec) ([]TopicConsumer, error) {
 	var out []TopicConsumer
-	closeAll := func() {
-		for _, tc := range out {
-			_ = tc.Consumer.Close()
-		}
-	}
+	closeAll := func() { _ = CloseConsumers(ctx, out) }
 	for _, topic := range spec.Topics {
 		partitions, err := Prepare(ctx, b, spec, topic)
 		if err != nil {
 			closeAll()
 			return nil, err
 		}
+		// The receive queue holds every partition's window, so the broker's
+		// dispatcher never waits on this consumer (a waiting dispatcher also
+		// holds up the topic's producers).
+		window := spec.MaxUnacked
+		if window <= 0 {
+			window = brokerDefaultWindow
+		}
 		co, err := b.Client.Subscribe(ctx, danube.ConsumerOptions{
 			Topic: topic, Name: spec.ConsumerName, Subscription: spec.Subscription,
-			Type: spec.Type, KeyFilters: spec.KeyFilters, Buffer: spec.Buffer,
+			Type: spec.Type, KeyFilters: spec.KeyFilters, Buffer: max(spec.Buffer, len(partitions)*window),
 		})
+		subscribed := time.Now()
 		if err != nil {
 			closeAll()
 			if errors.Is(err, danube.ErrSubscriptionTaken) {
@@ -56,13 +73,14 @@ func Subscribe(ctx context.Context, b Broker, spec SubscriptionSpec) ([]TopicCon
 			}
 			return nil, fmt.Errorf("subscribe to %s: %w", topic, err)
 		}
+		tc := TopicConsumer{Topic: topic, Consumer: co, Subscribed: subscribed}
 		if got := co.Partitions(); len(got) != len(partitions) {
-			_ = co.Close()
+			out = append(out, tc)
 			closeAll()
 			return nil, fmt.Errorf("topic %s changed while subscribing (%d partitions, then %d): try again",
 				topic, len(partitions), len(got))
 		}
-		out = append(out, TopicConsumer{Topic: topic, Consumer: co})
+		out = append(out, tc)
 	}
 	return out, nil
 }
@@ -148,6 +166,26 @@ func (b Broker) Close() error {
 	}
 	if b.Client != nil {
 		errs = append(errs, b.Client.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// CloseConsumers closes the consumers, each once it has been open for
+// streamSettle (waiting at most until ctx ends).
+func CloseConsumers(ctx context.Context, tcs []TopicConsumer) error {
+	var errs []error
+	for _, tc := range tcs {
+		if wait := time.Until(tc.Subscribed.Add(streamSettle)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+		if err := tc.Consumer.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close consumer of %s: %w", tc.Topic, err))
+		}
 	}
 	return errors.Join(errs...)
 }
