@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -765,4 +767,92 @@ func rawReader(async bool) benchReader {
 			wg.Wait()
 		}
 	}
+}
+
+// TestSource_RealBroker runs the source's main paths against a real Danube
+// broker when DANUBE_BROKER_URL and DANUBE_ADMIN_URL name one; the other
+// tests use the in-process test broker.
+func TestSource_RealBroker(t *testing.T) {
+	url, adminURL := os.Getenv("DANUBE_BROKER_URL"), os.Getenv("DANUBE_ADMIN_URL")
+	if url == "" || adminURL == "" {
+		t.Skip("DANUBE_BROKER_URL and DANUBE_ADMIN_URL are not set: no real broker to test against")
+	}
+	is := is.New(t)
+	var logs syncBuffer
+	ctx := zerolog.New(&logs).WithContext(srcCtx(t))
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	topic := "/default/source-real-" + suffix
+	params := map[string]string{"url": url, "adminURL": adminURL, "topics": topic, "subscription": "real"}
+	open := func(params map[string]string, pos opencdc.Position) (*Source, error) {
+		c, err := config.ParseSource(ctx, cconfig.Config(params))
+		is.NoErr(err)
+		s := &Source{config: c}
+		t.Cleanup(func() { _ = s.Teardown(ctx) })
+		return s, s.Open(ctx, pos)
+	}
+	client, err := danube.NewClient(danube.Config{URL: url})
+	is.NoErr(err)
+	defer client.Close()
+
+	// Created before publishing (the topic too); the topic keeps taking
+	// messages after the subscribing consumer was closed.
+	is.NoErr(NewSource().LifecycleOnCreated(ctx, cconfig.Config(params)))
+	p, err := client.NewProducer(ctx, danube.ProducerOptions{Topic: topic, Name: "w", Dispatch: danube.Reliable})
+	is.NoErr(err)
+	defer p.Close(context.Background())
+	for i := range 40 {
+		is.NoErr(p.Send(ctx, danube.Message{Payload: []byte(strconv.Itoa(i))}))
+	}
+
+	s, err := open(params, nil)
+	is.NoErr(err)
+	recs := readAcking(t, s, 30)
+	is.Equal(payloadSeqs(recs), seqRange(0, 30))
+	is.Equal(payloadSeqs(readRecords(t, s, 10)), seqRange(30, 40)) // left unacknowledged
+	is.NoErr(s.Teardown(ctx))
+
+	s, err = open(params, recs[29].Position)
+	is.NoErr(err)
+	is.Equal(payloadSeqs(readAcking(t, s, 10)), seqRange(30, 40))
+	expectNoRecord(t, s)
+	is.NoErr(s.Teardown(ctx))
+
+	other := maps.Clone(params)
+	other["consumerName"] = "other"
+	_, err = open(other, nil)
+	is.True(errors.Is(err, danube.ErrSubscriptionTaken))
+
+	// Deleting the pipeline frees the exclusive subscription.
+	is.NoErr(NewSource().LifecycleOnDeleted(ctx, cconfig.Config(params)))
+	_, err = open(other, nil)
+	is.NoErr(err)
+
+	// NonReliable: every offset is 0, nothing is dropped, and a warning says so.
+	lossy := "/default/source-real-lossy-" + suffix
+	admin, err := danube.NewAdmin(danube.Config{URL: adminURL})
+	is.NoErr(err)
+	defer admin.Close()
+	is.NoErr(admin.CreateTopic(ctx, lossy, danube.NonReliable))
+	lp := maps.Clone(params)
+	lp["topics"] = lossy
+	ls, err := open(lp, nil)
+	is.NoErr(err)
+	lpr, err := client.NewProducer(ctx, danube.ProducerOptions{Topic: lossy, Name: "w", Dispatch: danube.NonReliable})
+	is.NoErr(err)
+	defer lpr.Close(context.Background())
+	waitUntil(t, "the first NonReliable message (dropped until the stream is attached)", func() bool {
+		is.NoErr(lpr.Send(ctx, danube.Message{Payload: []byte("probe")}))
+		rctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		_, err := ls.Read(rctx)
+		return err == nil
+	})
+	for i := range 3 {
+		is.NoErr(lpr.Send(ctx, danube.Message{Payload: []byte(strconv.Itoa(i))}))
+		rec, err := ls.Read(ctx) // one at a time: the broker drops what a busy consumer cannot take
+		is.NoErr(err)
+		is.Equal(string(rec.Payload.After.Bytes()), strconv.Itoa(i))
+		is.NoErr(ls.Ack(ctx, rec.Position))
+	}
+	is.True(strings.Contains(logs.String(), "topic is NonReliable"))
 }
