@@ -91,6 +91,12 @@ func (s consumerService) ReceiveMessages(req *danubepb.ReceiveRequest, stream da
 	}
 	b.mu.Unlock()
 
+	// The real broker answers with headers as soon as the stream is attached;
+	// clients wait for them before they treat the consumer as receiving.
+	if err := stream.SendHeader(nil); err != nil {
+		b.disconnect(c, sess)
+		return fmt.Errorf("send headers to consumer %d: %w", c.id, err)
+	}
 	ctx := stream.Context()
 	for {
 		b.mu.Lock()

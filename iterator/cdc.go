@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/conduitio/conduit-commons/opencdc"
 	sdk "github.com/conduitio/conduit-connector-sdk"
@@ -18,8 +17,6 @@ import (
 type TopicConsumer struct {
 	Topic    string
 	Consumer Consumer
-	// Subscribed is when the consumer subscribed (see CloseConsumers).
-	Subscribed time.Time
 }
 
 // CDCConfig describes a CDC iterator.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
 )
@@ -24,15 +23,6 @@ type SubscriptionSpec struct {
 	// CreateMissing creates a missing topic as a reliable plain topic.
 	CreateMissing bool
 }
-
-// streamSettle is how long a consumer stays open after subscribing before it
-// is closed. Danube v0.15 marks a consumer active at Subscribe; when the
-// client closes it before its receive stream has reached the broker, nothing
-// ever marks it inactive, the subscription's dispatcher blocks on it and the
-// topic's producers and subscribers hang until the broker restarts. The
-// client does not report when the stream is attached (one round trip after
-// Subscribe), so closing waits this long instead.
-const streamSettle = time.Second
 
 // brokerDefaultWindow is the broker's default max_unacked_messages.
 const brokerDefaultWindow = 10
@@ -65,7 +55,6 @@ func Subscribe(ctx context.Context, b Broker, spec SubscriptionSpec) ([]TopicCon
 			Topic: topic, Name: spec.ConsumerName, Subscription: spec.Subscription,
 			Type: spec.Type, KeyFilters: spec.KeyFilters, Buffer: max(spec.Buffer, len(partitions)*window),
 		})
-		subscribed := time.Now()
 		if err != nil {
 			closeAll()
 			if errors.Is(err, danube.ErrSubscriptionTaken) {
@@ -73,7 +62,7 @@ func Subscribe(ctx context.Context, b Broker, spec SubscriptionSpec) ([]TopicCon
 			}
 			return nil, fmt.Errorf("subscribe to %s: %w", topic, err)
 		}
-		tc := TopicConsumer{Topic: topic, Consumer: co, Subscribed: subscribed}
+		tc := TopicConsumer{Topic: topic, Consumer: co}
 		if got := co.Partitions(); len(got) != len(partitions) {
 			out = append(out, tc)
 			closeAll()
@@ -170,19 +159,13 @@ func (b Broker) Close() error {
 	return errors.Join(errs...)
 }
 
-// CloseConsumers closes the consumers, each once it has been open for
-// streamSettle (waiting at most until ctx ends).
-func CloseConsumers(ctx context.Context, tcs []TopicConsumer) error {
+// CloseConsumers closes the consumers. The client's Subscribe returns only
+// once each receive stream is attached, so closing at once lets the broker
+// see the consumers leave (a consumer closed before its stream reached the
+// broker would stay "active" there and stall the subscription's dispatcher).
+func CloseConsumers(_ context.Context, tcs []TopicConsumer) error {
 	var errs []error
 	for _, tc := range tcs {
-		if wait := time.Until(tc.Subscribed.Add(streamSettle)); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-			}
-		}
 		if err := tc.Consumer.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close consumer of %s: %w", tc.Topic, err))
 		}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -145,29 +146,37 @@ func (c *Client) Subscribe(ctx context.Context, opts ConsumerOptions) (*Consumer
 		failed:  make(chan struct{}),
 		closed:  make(chan struct{}),
 	}
+	// The receive loops outlive ctx, which bounds only the subscription and
+	// the attaching of the first streams.
+	loopCtx, stop := context.WithCancel(context.Background())
 	errs := make([]error, len(topics))
+	first := make([]*receiveStream, len(topics))
 	var wg sync.WaitGroup
 	for i, t := range topics {
 		pc := &partConsumer{co: co, topic: t}
 		co.parts[i], co.byTopic[t] = pc, pc
 		wg.Go(func() {
 			s, err := pc.subscribe(ctx)
+			if err != nil {
+				errs[i] = err
+				return
+			}
 			pc.cur.Store(s)
-			errs[i] = err
+			first[i], errs[i] = pc.open(loopCtx, ctx, s)
 		})
 	}
 	wg.Wait()
 	if err := firstOf(errs); err != nil {
+		stop() // ends the streams already attached, so the broker marks them inactive
 		return nil, err
 	}
 	if err := c.track(co); err != nil {
+		stop()
 		return nil, fmt.Errorf("subscribe %q to topic %q: %w", opts.Subscription, opts.Topic, err)
 	}
-	// The receive loops outlive ctx, which bounds only the subscription.
-	loopCtx, stop := context.WithCancel(context.Background())
 	co.stopLoops = stop
-	for _, pc := range co.parts {
-		co.loops.Go(func() { pc.run(loopCtx) })
+	for i, pc := range co.parts {
+		co.loops.Go(func() { pc.run(loopCtx, first[i]) })
 	}
 	co.health = startHealth(c.health, co.checkHealth) //nolint:contextcheck // runs until Close
 	return co, nil
@@ -368,14 +377,22 @@ func (pc *partConsumer) subscribe(ctx context.Context) (*consumerSession, error)
 // run is the partition's receive loop: it pumps the stream into the shared
 // queue and heals every break by resubscribing under the same name, until
 // the consumer closes or fails with an error that retrying cannot fix.
-func (pc *partConsumer) run(ctx context.Context) {
+func (pc *partConsumer) run(ctx context.Context, rs *receiveStream) {
 	policy := pc.co.c.retry
 	log := pc.co.c.log
 	attempt := 0
 	for {
 		s := pc.cur.Load()
 		opened := time.Now()
-		delivered, err := pc.pump(ctx, s)
+		var delivered bool
+		var err error
+		if rs == nil {
+			rs, err = pc.open(ctx, ctx, s)
+		}
+		if err == nil {
+			delivered, err = pc.pump(ctx, rs)
+		}
+		rs = nil
 		if ctx.Err() != nil {
 			return
 		}
@@ -433,11 +450,20 @@ func healable(err error) bool {
 	}
 }
 
-// pump opens the stream for session s and moves deliveries into the queue
-// until the stream ends. It reports whether anything was delivered.
-func (pc *partConsumer) pump(ctx context.Context, s *consumerSession) (bool, error) {
+// receiveStream is an attached ReceiveMessages stream.
+type receiveStream struct {
+	grpc.ServerStreamingClient[danubepb.StreamMessage]
+	ctx    context.Context //nolint:containedctx // the stream's own context, to tell a restart from a shutdown
+	cancel context.CancelFunc
+}
+
+// open starts the receive stream of session s under ctx and waits, bounded by
+// wait, until the broker has attached it, which the broker signals by sending
+// the response headers. Returning earlier would let a caller close a consumer
+// the broker has marked active but never sees disconnect, which stalls the
+// subscription's dispatcher on a real broker.
+func (pc *partConsumer) open(ctx, wait context.Context, s *consumerSession) (*receiveStream, error) {
 	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	pc.mu.Lock()
 	pc.gen++
 	pc.cancelStream = cancel
@@ -446,16 +472,29 @@ func (pc *partConsumer) pump(ctx context.Context, s *consumerSession) (bool, err
 	stream, err := danubepb.NewConsumerServiceClient(s.r.cc).ReceiveMessages(s.r.outgoing(sctx),
 		&danubepb.ReceiveRequest{RequestId: pc.reqID.Add(1), ConsumerId: s.id})
 	if err != nil {
-		return false, pc.streamErr(ctx, sctx, err)
+		cancel()
+		return nil, pc.streamErr(ctx, sctx, err)
 	}
+	stopWaiting := context.AfterFunc(wait, cancel)
+	_, _ = stream.Header() // a stream that ended instead reports why from Recv
+	if !stopWaiting() {
+		return nil, fmt.Errorf("attach the receive stream of %s: %w", pc.what(), context.Cause(wait))
+	}
+	return &receiveStream{ServerStreamingClient: stream, ctx: sctx, cancel: cancel}, nil
+}
+
+// pump moves deliveries from an attached stream into the queue until the
+// stream ends. It reports whether anything was delivered.
+func (pc *partConsumer) pump(ctx context.Context, rs *receiveStream) (bool, error) {
+	defer rs.cancel()
 	delivered := false
 	for {
-		m, err := stream.Recv()
+		m, err := rs.Recv()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return delivered, nil
 			}
-			return delivered, pc.streamErr(ctx, sctx, err)
+			return delivered, pc.streamErr(ctx, rs.ctx, err)
 		}
 		select {
 		case pc.co.queue <- pc.received(m):

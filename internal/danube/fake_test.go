@@ -357,6 +357,9 @@ func (s fakeConsumerSvc) ReceiveMessages(req *danubepb.ReceiveRequest, stream gr
 		c.streams--
 		b.mu.Unlock()
 	}()
+	if err := stream.SendHeader(nil); err != nil { // attached, like the real broker
+		return err
+	}
 	for {
 		select {
 		case <-ctx.Done():
