@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,7 +17,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -177,7 +175,7 @@ func (d *demo) stopAll() {
 // failed prints the errors the processes logged, then returns err.
 func (d *demo) failed(err error) error {
 	for _, p := range d.procs {
-		if errs := loggedErrors(p.Output()); len(errs) > 0 {
+		if errs := harness.LoggedErrors(p.Output()); len(errs) > 0 {
 			fmt.Fprintf(os.Stderr, "----- errors logged by %s -----\n", p.Name)
 			for _, e := range errs {
 				fmt.Fprintln(os.Stderr, " ", e)
@@ -186,26 +184,6 @@ func (d *demo) failed(err error) error {
 	}
 	fmt.Fprintf(os.Stderr, "full logs: %s/*.log\n", d.work)
 	return err
-}
-
-// loggedErrors picks the distinct "error" fields of Conduit's JSON log lines
-// at level error, leaving out the nodes that stopped because another failed.
-func loggedErrors(out string) []string {
-	var errs []string
-	for line := range strings.Lines(out) {
-		var entry struct {
-			Level string `json:"level"`
-			Error string `json:"error"`
-		}
-		if json.Unmarshal([]byte(line), &entry) != nil || entry.Level != "error" || entry.Error == "" ||
-			strings.HasSuffix(entry.Error, context.Canceled.Error()) {
-			continue
-		}
-		if !slices.Contains(errs, entry.Error) {
-			errs = append(errs, entry.Error)
-		}
-	}
-	return errs
 }
 
 func waitForSubscription(ctx context.Context, adminURL string, watch *harness.Process) error {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,7 +49,11 @@ func (e *env) stopAll() {
 	}
 	if e.t.Failed() {
 		for _, p := range e.procs {
-			e.t.Logf("----- output of %s -----\n%s", p.Name, p.Output())
+			out := p.Output()
+			if errs := harness.LoggedErrors(out); len(errs) > 0 {
+				e.t.Logf("----- errors logged by %s -----\n%s", p.Name, strings.Join(errs, "\n"))
+			}
+			e.t.Logf("----- output of %s -----\n%s", p.Name, harness.Tail(out, 150))
 		}
 	}
 }
