@@ -25,10 +25,11 @@ type env struct {
 	procs  []*harness.Process
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts a test broker; brokerArgs are passed to it.
+func newEnv(t *testing.T, brokerArgs ...string) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir()}
-	b, err := harness.StartBroker(t.Context(), bins.Broker, nil)
+	b, err := harness.StartBroker(t.Context(), bins.Broker, nil, brokerArgs...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,13 +64,21 @@ func (e *env) stopAll() {
 // and keeps their state across restarts).
 func (e *env) conduit(name, yaml string) *harness.Process {
 	e.t.Helper()
+	return e.conduitDir(name, map[string]string{"pipelines.yaml": yaml})
+}
+
+// conduitDir is conduit with several pipeline files (name → YAML).
+func (e *env) conduitDir(name string, files map[string]string) *harness.Process {
+	e.t.Helper()
 	work := filepath.Join(e.dir, name)
-	if err := os.MkdirAll(work, 0o750); err != nil {
+	pipelines := filepath.Join(work, "pipelines")
+	if err := os.MkdirAll(pipelines, 0o750); err != nil {
 		e.t.Fatal(err)
 	}
-	pipelines := filepath.Join(work, "pipelines.yaml")
-	if err := os.WriteFile(pipelines, []byte(yaml), 0o600); err != nil {
-		e.t.Fatal(err)
+	for file, yaml := range files {
+		if err := os.WriteFile(filepath.Join(pipelines, file), []byte(yaml), 0o600); err != nil {
+			e.t.Fatal(err)
+		}
 	}
 	p, err := harness.StartConduit(harness.ConduitOptions{
 		Bin:           bins.Conduit,
