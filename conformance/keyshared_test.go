@@ -1,15 +1,18 @@
 package conformance
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 
 // TestKeySharedKeepsPerKeyOrder: with two consumers, every key sticks to one
@@ -67,3 +70,80 @@ func TestKeySharedKeepsPerKeyOrder(t *testing.T) {
 		is.Equal(byKey[k], wantSeq) // per-key send order
 	}
 }
+
+// TestKeySharedEvictsAnInactiveConsumer pins broker v0.15.1: a KeyShared
+// consumer inactive for 6 dispatcher heartbeats (3 s) is evicted from the hash
+// ring (key_shared/reliable.rs handle_heartbeat). Messages for its keys that
+// arrived while it was inactive wait and then go to the remaining consumers;
+// a later takeover under the same name marks it active without adding it back
+// to the ring (consumer_handler.rs subscribe), so it receives nothing again.
+// (Messages in flight to it when it is evicted are dropped as if acked:
+// in_flight_window.rs remove_consumer_entries. Not asserted here: which
+// messages are in flight at that moment is a race.)
+func TestKeySharedEvictsAnInactiveConsumer(t *testing.T) {
+	is := is.New(t)
+	topic, p := reliableTopic(t, nil)
+	opts := func(name string) danube.ConsumerOptions {
+		return danube.ConsumerOptions{Topic: topic, Name: name, Subscription: "s", Type: danube.KeyShared}
+	}
+	w := shared.wire(t)
+	sub, err := w.consumers.Subscribe(opContext(t), &danubepb.ConsumerRequest{
+		RequestId: 1, TopicName: topic, ConsumerName: "a", Subscription: "s",
+		SubscriptionType: danubepb.ConsumerRequest_KeyShared,
+	})
+	is.NoErr(err)
+	raw := openStream(t, w, sub.ConsumerId)
+	b := subscribe(t, shared.client(t), opts("b"))
+	raw.cancel()
+	waitFor(t, deliveryTimeout, "consumer a to be inactive", func() (bool, error) {
+		return healthStatus(t, w, danubepb.HealthCheckRequest_Consumer, sub.ConsumerId) == danubepb.HealthCheckResponse_CLOSE, nil
+	})
+
+	keys := payloads("k", 12)
+	sendKeyed := func(prefix string, keys ...string) {
+		t.Helper()
+		for _, k := range keys {
+			if err := p.Send(opContext(t), danube.Message{Payload: []byte(prefix + ":" + k), Key: k}); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+		}
+	}
+	sendKeyed("parked", keys...)
+	// b gets its own keys at once and a's once a is evicted. The real broker
+	// looks at parked messages only when an ack frees a key, so while waiting
+	// b is fed messages for one of its keys.
+	pending := map[string]bool{}
+	for _, k := range keys {
+		pending["parked:"+k] = true
+	}
+	keyOfB := ""
+	deadline := time.Now().Add(3 * deliveryTimeout)
+	for len(pending) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("b never got %d messages parked for a: %v", len(pending), pending)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		m, err := b.Receive(ctx)
+		cancel()
+		if err != nil {
+			if keyOfB == "" {
+				t.Fatalf("b got none of %d keys: %v", len(keys), err)
+			}
+			sendKeyed("pump", keyOfB)
+			continue
+		}
+		ack(t, b, m)
+		delete(pending, string(m.Payload))
+		keyOfB = m.Key
+	}
+
+	back := subscribe(t, shared.client(t), opts("a"))
+	sendKeyed("again", keys...)
+	for _, d := range collect(t, map[string]*danube.Consumer{"a": back, "b": b}, len(keys), noNack) {
+		if strings.HasPrefix(string(d.msg.Payload), "again:") {
+			is.Equal(d.consumer, "b") // the returning consumer is not on the ring
+		}
+	}
+}
+
+func noNack(*danube.ReceivedMessage) bool { return false }

@@ -232,7 +232,7 @@ func TestSharedRoundRobin(t *testing.T) {
 	}
 	send(t, p, payloads("m", 10)...)
 	perConsumer := map[string]int{}
-	for _, d := range collect(t, consumers, 10, func(*danube.ReceivedMessage) bool { return false }) {
+	for _, d := range collect(t, consumers, 10, noNack) {
 		perConsumer[d.consumer]++
 	}
 	is.Equal(perConsumer, map[string]int{"a": 5, "b": 5})
