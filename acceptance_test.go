@@ -25,7 +25,13 @@ func TestAcceptance(t *testing.T) {
 	// subscription (10 by default), so widen it, as a deployment would
 	// (dispatch.max_unacked_messages; Danube v0.15.1 does not apply the
 	// per-subscription setting).
-	broker, err := danubetest.New(danubetest.WithMaxUnacked(100))
+	//
+	// The source reads each topic's history through the snapshot path: the
+	// broker exports a sealed segment after every message, and the source
+	// reads them from the same directory (snapshot.segmentRoot).
+	segmentDir := t.TempDir()
+	broker, err := danubetest.New(danubetest.WithMaxUnacked(100),
+		danubetest.WithSegmentDir(segmentDir), danubetest.WithSegmentSealEvery(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +40,10 @@ func TestAcceptance(t *testing.T) {
 	// the connector. Captured after New, so only they are ignored.
 	ignoreBroker := goleak.IgnoreCurrent()
 
-	srcCfg := config.Config{"url": broker.URL(), "adminURL": broker.AdminURL()}
+	srcCfg := config.Config{
+		"url": broker.URL(), "adminURL": broker.AdminURL(),
+		"snapshot.enabled": "true", "snapshot.segmentRoot": segmentDir,
+	}
 	dstCfg := config.Config{"url": broker.URL()}
 	var n atomic.Int64
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/conduitio-labs/conduit-connector-danube/config"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/segment"
 	"github.com/conduitio-labs/conduit-connector-danube/iterator"
 )
 
@@ -28,9 +29,10 @@ var errSourceNotOpen = errors.New("danube source is not open")
 type Source struct {
 	sdk.UnimplementedSource
 
-	config config.SourceConfig
-	broker iterator.Broker
-	iter   iterator.Iterator
+	config  config.SourceConfig
+	broker  iterator.Broker
+	storage *iterator.StorageConn // snapshot.enabled only
+	iter    iterator.Iterator
 }
 
 // NewSource returns the source wrapped in the SDK's default middleware. Schema
@@ -72,22 +74,57 @@ func (s *Source) Open(ctx context.Context, pos opencdc.Position) error {
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
-	s.iter, err = iterator.NewCDC(iterator.CDCConfig{
-		Topics:         consumers,
-		Ordered:        s.config.Ordered(),
-		Buffer:         s.config.ReadBuffer,
-		AckConcurrency: s.config.AckConcurrency,
-		Subscription:   spec.Subscription,
-		ConsumerName:   spec.ConsumerName,
-	}, resume)
+	// The subscription exists before history is read (Subscribe above), so
+	// the combined iterator misses nothing published meanwhile.
+	if s.config.Snapshot.Enabled {
+		s.iter, err = s.openCombined(spec, consumers, resume)
+	} else {
+		s.iter, err = iterator.NewCDC(iterator.CDCConfig{
+			Topics:         consumers,
+			Ordered:        s.config.Ordered(),
+			Buffer:         s.config.ReadBuffer,
+			AckConcurrency: s.config.AckConcurrency,
+			Subscription:   spec.Subscription,
+			ConsumerName:   spec.ConsumerName,
+		}, resume)
+	}
 	if err != nil {
 		_ = iterator.CloseConsumers(ctx, consumers)
 		return fmt.Errorf("open: %w", err)
 	}
 	sdk.Logger(ctx).Info().Strs("topics", s.config.Topics).Str("subscription", spec.Subscription).
 		Str("consumer", spec.ConsumerName).Str("type", s.config.SubscriptionType).Bool("resuming", resume != nil).
-		Msg("danube source opened")
+		Bool("snapshot", s.config.Snapshot.Enabled).Msg("danube source opened")
 	return nil
+}
+
+// openCombined reads sealed history from the broker's durable storage, then
+// the live subscription.
+func (s *Source) openCombined(spec iterator.SubscriptionSpec, consumers []iterator.TopicConsumer,
+	resume *iterator.Position,
+) (iterator.Iterator, error) {
+	cfg, err := s.config.ClientConfig(s.config.URL)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	s.storage, err = iterator.DialStorage(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	it, err := iterator.NewCombined(iterator.CombinedConfig{
+		Topics:         consumers,
+		History:        iterator.SegmentHistory(s.storage.Client(), segment.FileStore{Root: s.config.Snapshot.SegmentRoot}),
+		SealTimeout:    s.config.Snapshot.SealTimeout,
+		HoldLimit:      s.config.ReadBuffer,
+		Buffer:         s.config.ReadBuffer,
+		AckConcurrency: s.config.AckConcurrency,
+		Subscription:   spec.Subscription,
+		ConsumerName:   spec.ConsumerName,
+	}, resume)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	return it, nil
 }
 
 // Read returns the next record, blocking until there is one or ctx ends.
@@ -135,8 +172,8 @@ func (s *Source) Teardown(ctx context.Context) error {
 		cancel()
 		s.iter = nil
 	}
-	errs = append(errs, s.broker.Close())
-	s.broker = iterator.Broker{}
+	errs = append(errs, s.broker.Close(), s.storage.Close())
+	s.broker, s.storage = iterator.Broker{}, nil
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("teardown: %w", err)
 	}

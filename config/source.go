@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	cconfig "github.com/conduitio/conduit-commons/config"
 	sdk "github.com/conduitio/conduit-connector-sdk"
@@ -87,6 +89,37 @@ type SourceConfig struct {
 	// messages published after it was created). Create partitioned topics
 	// beforehand; set this to false to fail on a missing topic instead.
 	CreateMissingTopics bool `json:"createMissingTopics" default:"true"`
+
+	// Snapshot reads each topic's retained history before its live messages.
+	Snapshot Snapshot `json:"snapshot"`
+}
+
+// Snapshot configures reading a topic's history. Danube keeps history only
+// in the sealed WAL segments a broker in shared_fs or object_store storage
+// mode exports (a subscription starts at the topic's end and cannot seek),
+// so the source reads those segments straight from the broker's durable
+// storage, then continues with the live subscription, with no gap and no
+// duplicate between the two.
+type Snapshot struct {
+	// Enabled reads every partition's history from offset 0 (or from the
+	// position to resume at) before its live messages. Off by default: reading
+	// history needs access to the broker's durable storage (segmentRoot), and
+	// without it the source reads only what is published after its
+	// subscription was created. Needs subscriptionType exclusive or failover
+	// and reliable topics.
+	Enabled bool `json:"enabled" default:"false"`
+	// SegmentRoot is the filesystem path of the broker's durable storage root
+	// (the broker's storage.durable.root in shared_fs mode), as mounted where
+	// the connector runs; segments are read from
+	// {segmentRoot}/storage/topics/{namespace}/{topic}/segments. For an object
+	// store (object_store mode), mount or sync the bucket prefix to a
+	// directory. Required when snapshot.enabled is true.
+	SegmentRoot string `json:"segmentRoot"`
+	// SealTimeout is how long the source waits for the broker to export the
+	// segment holding offsets it still needs (between the history read so far
+	// and the first live message) before it fails. The broker exports every
+	// 300 s per topic, so keep it above that.
+	SealTimeout time.Duration `json:"sealTimeout" default:"10m"`
 }
 
 // nameRule is the character rule for subscription and consumer names.
@@ -127,7 +160,35 @@ func (c *SourceConfig) Validate(ctx context.Context) error {
 	if c.AckConcurrency < 1 {
 		errs = append(errs, fmt.Errorf(`"ackConcurrency" is %d: it must be at least 1`, c.AckConcurrency))
 	}
+	errs = append(errs, c.validateSnapshot()...)
 	return errors.Join(errs...)
+}
+
+func (c *SourceConfig) validateSnapshot() []error {
+	if !c.Snapshot.Enabled {
+		return nil
+	}
+	var errs []error
+	if !c.Ordered() {
+		errs = append(errs, fmt.Errorf(`"snapshot.enabled" needs subscriptionType exclusive or failover (it is %q): `+
+			"history and live messages are joined by offset, which needs every message of a partition in order", c.SubscriptionType))
+	}
+	if c.Snapshot.SealTimeout <= 0 {
+		errs = append(errs, fmt.Errorf(`"snapshot.sealTimeout" is %v: it must be positive (e.g. 10m, above the broker's 300 s export interval)`, c.Snapshot.SealTimeout))
+	}
+	root := c.Snapshot.SegmentRoot
+	if root == "" {
+		return append(errs, errors.New(`"snapshot.segmentRoot" is required when snapshot.enabled is true: `+
+			"set it to the broker's durable storage root (storage.durable.root of a shared_fs broker) as mounted here"))
+	}
+	fi, err := os.Stat(root)
+	switch {
+	case err != nil:
+		errs = append(errs, fmt.Errorf(`"snapshot.segmentRoot": %w: it must be the broker's durable storage root (storage.durable.root)`, err))
+	case !fi.IsDir():
+		errs = append(errs, fmt.Errorf(`"snapshot.segmentRoot": %s is not a directory: it must be the broker's durable storage root (storage.durable.root)`, root))
+	}
+	return errs
 }
 
 func (c *SourceConfig) validateTopics() []error {

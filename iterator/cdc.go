@@ -148,23 +148,24 @@ func NewCDC(cfg CDCConfig, resume *Position) (*CDC, error) {
 	c.pumpCtx, c.pumpCancel = context.WithCancel(context.Background())
 	for _, r := range c.readers {
 		c.pumpWG.Add(1)
-		go c.pump(r)
+		go pump(c.pumpCtx, &c.pumpWG, r, c.msgs)
 	}
 	return c, nil
 }
 
-// pump moves deliveries of one consumer into the shared queue; the queue's
-// capacity and the consumer's own bounded queue cap memory use.
-func (c *CDC) pump(r *topicReader) {
-	defer c.pumpWG.Done()
+// pump moves deliveries of one consumer into the shared queue until ctx
+// ends or the consumer fails; the queue's capacity and the consumer's own
+// bounded queue cap memory use.
+func pump(ctx context.Context, wg *sync.WaitGroup, r *topicReader, out chan<- delivery) {
+	defer wg.Done()
 	for {
-		msg, err := r.consumer.Receive(c.pumpCtx)
-		if c.pumpCtx.Err() != nil {
+		msg, err := r.consumer.Receive(ctx)
+		if ctx.Err() != nil {
 			return
 		}
 		select {
-		case c.msgs <- delivery{reader: r, msg: msg, err: err}:
-		case <-c.pumpCtx.Done():
+		case out <- delivery{reader: r, msg: msg, err: err}:
+		case <-ctx.Done():
 			return
 		}
 		if err != nil {
@@ -366,11 +367,17 @@ func (c *CDC) Close(ctx context.Context) error {
 }
 
 func (c *CDC) close(ctx context.Context) error {
-	c.pumpCancel()
-	c.pumpWG.Wait()
-	if abandoned := c.acker.close(ctx); abandoned > 0 {
+	return errors.Join(stopReading(ctx, c.pumpCancel, &c.pumpWG, c.acker), CloseConsumers(ctx, c.cfg.Topics))
+}
+
+// stopReading ends the receive goroutines, then waits until ctx ends for the
+// queued acknowledgements; it returns the first acknowledgement failure.
+func stopReading(ctx context.Context, stopPumps context.CancelFunc, pumps *sync.WaitGroup, a *acker) error {
+	stopPumps()
+	pumps.Wait()
+	if abandoned := a.close(ctx); abandoned > 0 {
 		sdk.Logger(ctx).Warn().Int("count", abandoned).
 			Msg("acknowledgements still queued when closing were abandoned: the broker redelivers those messages")
 	}
-	return errors.Join(c.acker.failure(), CloseConsumers(ctx, c.cfg.Topics))
+	return a.failure()
 }

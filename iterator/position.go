@@ -17,8 +17,13 @@ const PositionVersion = 1
 // Mode says which iterator emitted a record.
 type Mode string
 
-// ModeCDC marks records read from a live subscription.
-const ModeCDC Mode = "cdc"
+// Modes of the iterators.
+const (
+	// ModeCDC marks records read from a live subscription.
+	ModeCDC Mode = "cdc"
+	// ModeSnapshot marks records read from a topic's sealed history.
+	ModeSnapshot Mode = "snapshot"
+)
 
 // ErrInvalidPosition is wrapped by every error about a position that cannot
 // be used.
@@ -89,8 +94,8 @@ func ParsePosition(p opencdc.Position) (Position, error) {
 }
 
 func (p Position) validate() error {
-	if p.Mode != ModeCDC {
-		return fmt.Errorf("mode %q is not supported (want %q)", p.Mode, ModeCDC)
+	if p.Mode != ModeCDC && p.Mode != ModeSnapshot {
+		return fmt.Errorf("mode %q is not supported (want %q or %q)", p.Mode, ModeCDC, ModeSnapshot)
 	}
 	if p.Topic == "" {
 		return errors.New(`"topic" is empty`)
