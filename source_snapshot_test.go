@@ -1,0 +1,238 @@
+package danube
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/conduitio/conduit-commons/opencdc"
+	"github.com/matryer/is"
+
+	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/iterator"
+)
+
+// snapshotEnv is a test broker that exports sealed segments into a
+// directory, as a shared_fs broker, after every sealEvery messages (0: only
+// on SealSegments).
+func snapshotEnv(t *testing.T, sealEvery int) (*sourceEnv, string) {
+	t.Helper()
+	dir := t.TempDir()
+	opts := []danubetest.Option{danubetest.WithSegmentDir(dir)}
+	if sealEvery > 0 {
+		opts = append(opts, danubetest.WithSegmentSealEvery(sealEvery))
+	}
+	return newSourceEnv(t, opts...), dir
+}
+
+func snapshotParams(e *sourceEnv, root string, topics ...string) map[string]string {
+	p := e.params(topics...)
+	p["snapshot.enabled"] = "true"
+	p["snapshot.segmentRoot"] = root
+	return p
+}
+
+func recordMode(t *testing.T, rec opencdc.Record) iterator.Mode {
+	t.Helper()
+	p, err := iterator.ParsePosition(rec.Position)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Mode
+}
+
+// assertContiguous checks that the records of each partition carry offsets
+// 0, 1, 2, ... in order, and returns how many each partition had.
+func assertContiguous(t *testing.T, recs []opencdc.Record) map[string]int {
+	t.Helper()
+	next := map[string]int{}
+	for i, r := range recs {
+		part := r.Metadata["danube.topic"]
+		off, err := strconv.Atoi(r.Metadata["danube.offset"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if off != next[part] {
+			t.Fatalf("record %d: %s offset %d, want %d (gap or duplicate at the seam)", i, part, off, next[part])
+		}
+		next[part]++
+	}
+	return next
+}
+
+func TestSourceSnapshot_HistoryWithoutLiveTraffic(t *testing.T) {
+	is := is.New(t)
+	e, root := snapshotEnv(t, 0)
+	const topic = "/default/history"
+	p := e.producer(topic, 0)
+	e.publish(p, 20, nil)
+	is.NoErr(e.broker.SealSegments())
+
+	s := e.created(snapshotParams(e, root, topic)) // the subscription starts after the history
+	recs := readAcking(t, s, 20)
+	is.Equal(payloadSeqs(recs), seqRange(0, 20))
+	for _, r := range recs {
+		is.Equal(r.Operation, opencdc.OperationSnapshot)
+		is.Equal(recordMode(t, r), iterator.ModeSnapshot)
+		is.Equal(r.Metadata["opencdc.collection"], topic)
+		is.Equal(r.Metadata["danube.producer"], "seq-writer")
+	}
+	is.Equal(recs[3].Metadata["seq"], "3")
+	expectNoRecord(t, s)
+
+	// Then live: contiguous after the history.
+	e.publish(p, 5, nil)
+	live := readAcking(t, s, 5)
+	is.Equal(payloadSeqs(live), seqRange(20, 25))
+	is.Equal(recordMode(t, live[0]), iterator.ModeCDC)
+	is.Equal(live[0].Operation, opencdc.OperationCreate)
+}
+
+func TestSourceSnapshot_EmptyTopic(t *testing.T) {
+	is := is.New(t)
+	e, root := snapshotEnv(t, 1)
+	const topic = "/default/empty"
+	s := e.created(snapshotParams(e, root, topic))
+	expectNoRecord(t, s)
+	p := e.producer(topic, 0)
+	e.publish(p, 5, nil)
+	recs := readAcking(t, s, 5)
+	is.Equal(payloadSeqs(recs), seqRange(0, 5))
+	assertContiguous(t, recs)
+	expectNoRecord(t, s)
+}
+
+// The seam under concurrent publishing: history sealed before the
+// subscription exists, messages published while the source subscribes and
+// reads (sealed in batches, like the broker's periodic export), then live.
+// Every offset comes exactly once, in order.
+func TestSourceSnapshot_SeamUnderConcurrentPublishing(t *testing.T) {
+	is := is.New(t)
+	e, root := snapshotEnv(t, 7)
+	const topic = "/default/seam"
+	p := e.producer(topic, 0)
+	e.publish(p, 50, nil)
+
+	const total = 400
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for p.next < total {
+			msg := danube.Message{Payload: []byte(strconv.Itoa(p.next))}
+			if err := p.p.Send(context.Background(), msg); err != nil {
+				t.Error(err)
+				return
+			}
+			p.next++
+		}
+	})
+	s := e.created(snapshotParams(e, root, topic))
+	recs := readAcking(t, s, total-100)
+	wg.Wait()
+	is.NoErr(e.broker.SealSegments()) // the last export tick: the partial batch
+	recs = append(recs, readAcking(t, s, 100)...)
+	is.Equal(payloadSeqs(recs), seqRange(0, total))
+	assertContiguous(t, recs)
+	expectNoRecord(t, s)
+}
+
+func TestSourceSnapshot_PartitionedTopic(t *testing.T) {
+	is := is.New(t)
+	e, root := snapshotEnv(t, 0)
+	const topic = "/default/parts"
+	is.NoErr(e.admin.CreatePartitionedTopic(srcCtx(t), topic, 3, danube.Reliable))
+	p := e.producer(topic, 3)
+	e.publish(p, 30, nil)
+	is.NoErr(e.broker.SealSegments())
+
+	s := e.created(snapshotParams(e, root, topic))
+	e.publish(p, 30, nil)
+	recs := readAcking(t, s, 60)
+	counts := assertContiguous(t, recs)
+	is.Equal(len(counts), 3)
+	total := 0
+	for part, n := range counts {
+		is.True(strings.HasPrefix(part, topic+"-part-"))
+		total += n
+	}
+	is.Equal(total, 60)
+	seen := map[int]bool{}
+	for _, q := range payloadSeqs(recs) {
+		seen[q] = true
+	}
+	is.Equal(len(seen), 60)
+	expectNoRecord(t, s)
+}
+
+func TestSourceSnapshot_ResumesMidSnapshot(t *testing.T) {
+	is := is.New(t)
+	e, root := snapshotEnv(t, 0)
+	const topic = "/default/resume"
+	p := e.producer(topic, 0)
+	e.publish(p, 20, nil)
+	is.NoErr(e.broker.SealSegments())
+	params := snapshotParams(e, root, topic)
+	s := e.created(params)
+	recs := readAcking(t, s, 8)
+	is.Equal(payloadSeqs(recs), seqRange(0, 8))
+	is.NoErr(s.Teardown(srcCtx(t)))
+
+	e.publish(p, 4, nil) // live while the source is down
+	s = e.reopen(params, recs[7].Position)
+	rest := readAcking(t, s, 16)
+	is.Equal(payloadSeqs(rest), seqRange(8, 24))
+	assertContiguous(t, append(recs, rest...))
+	expectNoRecord(t, s)
+}
+
+func TestSourceSnapshot_CorruptSegmentNamesSegmentAndOffset(t *testing.T) {
+	is := is.New(t)
+	e, root := snapshotEnv(t, 5)
+	const topic = "/default/corrupt"
+	p := e.producer(topic, 0)
+	e.publish(p, 10, nil)
+	segs, err := filepath.Glob(filepath.Join(root, "storage/topics/default/corrupt/segments/data-5-*.dnb1"))
+	is.NoErr(err)
+	is.Equal(len(segs), 1)
+	data, err := os.ReadFile(segs[0])
+	is.NoErr(err)
+	data[len(data)-1] ^= 0xff // the last frame's payload no longer matches its CRC
+	is.NoErr(os.WriteFile(segs[0], data, 0o600))
+
+	s := e.created(snapshotParams(e, root, topic))
+	is.Equal(payloadSeqs(readAcking(t, s, 5)), seqRange(0, 5))
+	var readErr error
+	for range 5 {
+		if _, readErr = s.Read(srcCtx(t)); readErr != nil {
+			break
+		}
+	}
+	is.True(readErr != nil)
+	is.True(strings.Contains(readErr.Error(), filepath.Base(segs[0])))
+	is.True(strings.Contains(readErr.Error(), "offset 9"))
+}
+
+func TestSourceSnapshot_HistoryWithoutSegmentsFailsClearly(t *testing.T) {
+	is := is.New(t)
+	e := newSourceEnv(t) // local storage mode: no segment is ever exported
+	const topic = "/default/local"
+	p := e.producer(topic, 0)
+	e.publish(p, 5, nil)
+	params := snapshotParams(e, t.TempDir(), topic)
+	params["snapshot.sealTimeout"] = "300ms"
+	s := e.created(params)
+	e.publish(p, 3, nil)
+
+	ctx, cancel := context.WithTimeout(srcCtx(t), 10*time.Second)
+	defer cancel()
+	_, err := s.Read(ctx)
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "offsets 0..4 are in no sealed segment"))
+	is.True(strings.Contains(err.Error(), "shared_fs or object_store storage mode"))
+	is.True(strings.Contains(err.Error(), "/default/local"))
+}
