@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	cconfig "github.com/conduitio/conduit-commons/config"
 	"github.com/matryer/is"
@@ -56,6 +57,16 @@ func TestSourceConfig_ValidateNamesTheParameter(t *testing.T) {
 		{"no read buffer", func(c *SourceConfig) { c.ReadBuffer = 0 }, `"readBuffer" is 0`},
 		{"no ack workers", func(c *SourceConfig) { c.AckConcurrency = 0 }, `"ackConcurrency" is 0`},
 		{"bad url", func(c *SourceConfig) { c.URL = "127.0.0.1:6650" }, `"url"`},
+		{"snapshot without root", func(c *SourceConfig) { c.Snapshot.Enabled = true }, `"snapshot.segmentRoot" is required`},
+		{"snapshot root missing", func(c *SourceConfig) {
+			c.Snapshot.Enabled, c.Snapshot.SegmentRoot = true, "/nonexistent/durable"
+		}, `"snapshot.segmentRoot"`},
+		{"snapshot on shared", func(c *SourceConfig) {
+			c.Snapshot.Enabled, c.Snapshot.SegmentRoot, c.SubscriptionType = true, t.TempDir(), SubscriptionShared
+		}, `"snapshot.enabled" needs subscriptionType exclusive or failover`},
+		{"snapshot without seal timeout", func(c *SourceConfig) {
+			c.Snapshot.Enabled, c.Snapshot.SegmentRoot, c.Snapshot.SealTimeout = true, t.TempDir(), 0
+		}, `"snapshot.sealTimeout" is 0s`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,6 +78,20 @@ func TestSourceConfig_ValidateNamesTheParameter(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestSourceConfig_SnapshotIsOffByDefault(t *testing.T) {
+	is := is.New(t)
+	c := validSource(t)
+	is.True(!c.Snapshot.Enabled)
+	is.Equal(c.Snapshot.SealTimeout, 10*time.Minute)
+
+	c, err := ParseSource(context.Background(), cconfig.Config{
+		"url": "http://127.0.0.1:6650", "topics": "/default/orders",
+		"snapshot.enabled": "true", "snapshot.segmentRoot": t.TempDir(),
+	})
+	is.NoErr(err)
+	is.True(c.Snapshot.Enabled)
 }
 
 func TestSourceConfig_WindowWithAdminIsValid(t *testing.T) {
