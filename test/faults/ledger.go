@@ -1,0 +1,207 @@
+package faults
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Ledger counts what the pipeline wrote and what the downstream side
+// processed. A record counts as processed when the downstream pipeline
+// acknowledges it, which is when Conduit's destination would have written it.
+type Ledger struct {
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every change
+
+	written    int // upstream records confirmed, in order (the next to write)
+	resent     int // bound on records written twice by upstream retries
+	writeFails int
+
+	count     map[int]int       // sequence number → times processed
+	offsets   map[offsetKey]int // partition offset → times processed
+	lastFirst map[string]int    // key → highest sequence number processed for the first time
+	processed int
+	sameOff   int
+	order     []string // first order violations
+	orderN    int
+	decode    []string
+
+	errors         []string
+	sourceRestarts int
+	destRestarts   int
+}
+
+type offsetKey struct {
+	topic  string
+	offset uint64
+}
+
+func newLedger() *Ledger {
+	return &Ledger{
+		changed:   make(chan struct{}),
+		count:     map[int]int{},
+		offsets:   map[offsetKey]int{},
+		lastFirst: map[string]int{},
+	}
+}
+
+// notifyLocked wakes everyone waiting for a change.
+func (l *Ledger) notifyLocked() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+func (l *Ledger) setWritten(next int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.written = next
+	l.notifyLocked()
+}
+
+// writeFailed records a Write that confirmed n of batch records: the records
+// after the failed one may have reached the broker and are written again.
+func (l *Ledger) writeFailed(err error, batch, n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.writeFails++
+	l.resent += max(batch-n-1, 0)
+	l.errors = append(l.errors, "destination: "+err.Error())
+	l.notifyLocked()
+}
+
+func (l *Ledger) failed(side string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.errors = append(l.errors, side+": "+err.Error())
+	l.notifyLocked()
+}
+
+func (l *Ledger) restarted(source bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if source {
+		l.sourceRestarts++
+	} else {
+		l.destRestarts++
+	}
+	l.notifyLocked()
+}
+
+// process records one acknowledged record.
+func (l *Ledger) process(r received) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.processed++
+	k := offsetKey{r.topic, r.offset}
+	if l.offsets[k] > 0 {
+		l.sameOff++
+	}
+	l.offsets[k]++
+	if l.count[r.seq] == 0 {
+		if last, ok := l.lastFirst[r.key]; ok && r.seq < last {
+			l.orderN++
+			if len(l.order) < 5 {
+				l.order = append(l.order, fmt.Sprintf("key %s: %d after %d", r.key, r.seq, last))
+			}
+		}
+		l.lastFirst[r.key] = max(l.lastFirst[r.key], r.seq)
+	}
+	l.count[r.seq]++
+	l.notifyLocked()
+}
+
+func (l *Ledger) undecodable(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.decode) < 5 {
+		l.decode = append(l.decode, err.Error())
+	}
+	l.notifyLocked()
+}
+
+// Stats is a snapshot of the ledger.
+type Stats struct {
+	// Written is the number of records the upstream side had confirmed.
+	Written int
+	// Processed counts acknowledged records, duplicates included; Distinct
+	// counts their sequence numbers.
+	Processed, Distinct int
+	// Duplicates is Processed - Distinct.
+	Duplicates int
+	// SameOffset counts records whose partition offset had been processed
+	// before: duplicates made on the consuming side (a redelivery emitted
+	// again). The rest of Duplicates were written twice.
+	SameOffset int
+	// ResendBound bounds the records upstream retries may have written twice:
+	// after each failed Write, the records behind the failed one.
+	ResendBound int
+	// WriteFailures counts failed Writes.
+	WriteFailures int
+	// OrderViolations counts records processed for the first time after a
+	// later record of the same key; Order shows the first few.
+	OrderViolations int
+	Order           []string
+	// Undecodable holds records that did not carry a sequence number.
+	Undecodable []string
+	// Errors are the errors the connector returned, in order.
+	Errors []string
+	// SourceRestarts and DestinationRestarts count the restarts after errors
+	// or on request.
+	SourceRestarts, DestinationRestarts int
+}
+
+// Stats returns a snapshot.
+func (l *Ledger) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.statsLocked()
+}
+
+func (l *Ledger) statsLocked() Stats {
+	return Stats{
+		Written:             l.written,
+		Processed:           l.processed,
+		Distinct:            len(l.count),
+		Duplicates:          l.processed - len(l.count),
+		SameOffset:          l.sameOff,
+		ResendBound:         l.resent,
+		WriteFailures:       l.writeFails,
+		OrderViolations:     l.orderN,
+		Order:               append([]string(nil), l.order...),
+		Undecodable:         append([]string(nil), l.decode...),
+		Errors:              append([]string(nil), l.errors...),
+		SourceRestarts:      l.sourceRestarts,
+		DestinationRestarts: l.destRestarts,
+	}
+}
+
+// Missing returns the sequence numbers below n never processed (at most
+// limit of them) and how many there are.
+func (l *Ledger) Missing(n, limit int) ([]int, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []int
+	total := 0
+	for seq := range n {
+		if l.count[seq] == 0 {
+			total++
+			if len(out) < limit {
+				out = append(out, seq)
+			}
+		}
+	}
+	return out, total
+}
+
+// distinctOffsets is the number of partition offsets processed.
+func (l *Ledger) distinctOffsets() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.offsets)
+}
+
+// wait returns the current change channel and a snapshot taken with it.
+func (l *Ledger) wait() (<-chan struct{}, Stats) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changed, l.statsLocked()
+}

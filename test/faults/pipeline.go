@@ -1,0 +1,497 @@
+package faults
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/conduitio/conduit-commons/config"
+	"github.com/conduitio/conduit-commons/opencdc"
+	sdk "github.com/conduitio/conduit-connector-sdk"
+	"github.com/rs/zerolog"
+
+	danube "github.com/conduitio-labs/conduit-connector-danube"
+	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
+	client "github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+)
+
+// Config describes a Pipeline.
+type Config struct {
+	Broker *danubetest.Broker
+	// Topic is written and read, e.g. "/default/orders".
+	Topic string
+	// Partitions of Topic; 0 is a plain topic.
+	Partitions int
+	// Keys is the number of distinct record keys; record seq has key
+	// seq mod Keys (default 16).
+	Keys int
+	// WriteBatch is the number of records per destination Write, as
+	// Conduit's batching hands them over (default 500).
+	WriteBatch int
+	// ReadBatch is the n of the source's ReadN (default 100).
+	ReadBatch int
+	// Subscription and SubscriptionType of the source (defaults "faults" and
+	// the connector's default, exclusive).
+	Subscription     string
+	SubscriptionType string
+	// Source and Destination add or override connector parameters.
+	Source, Destination map[string]string
+	// Logger receives the connector's logs, as Conduit passes its logger
+	// through the context. The zero value discards them.
+	Logger *zerolog.Logger
+	// RestartDelay is the pause before a connector is restarted after an
+	// error (Conduit's error recovery waits too). Default 50ms.
+	RestartDelay time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.Keys <= 0 {
+		c.Keys = 16
+	}
+	if c.WriteBatch <= 0 {
+		c.WriteBatch = 500
+	}
+	if c.ReadBatch <= 0 {
+		c.ReadBatch = 100
+	}
+	if c.Subscription == "" {
+		c.Subscription = "faults"
+	}
+	if c.RestartDelay <= 0 {
+		c.RestartDelay = 50 * time.Millisecond
+	}
+}
+
+// PartitionTopics are the topics holding Topic's messages.
+func (c *Config) PartitionTopics() []string {
+	if c.Partitions == 0 {
+		return []string{c.Topic}
+	}
+	out := make([]string, c.Partitions)
+	for i := range out {
+		out[i] = c.Topic + "-part-" + strconv.Itoa(i)
+	}
+	return out
+}
+
+// StopMode says how the source is stopped before it is opened again.
+type StopMode int
+
+const (
+	// StopGraceful tears the source down after it has sent every
+	// acknowledgement Conduit gave it.
+	StopGraceful StopMode = iota
+	// StopAbandoningAcks tears the source down at once: acknowledgements
+	// Conduit gave the connector that had not reached the broker are lost,
+	// as when the connector process is killed.
+	StopAbandoningAcks
+)
+
+// Pipeline writes records through the connector's destination and reads
+// them back through its source, acknowledging each record it reads. Each
+// side restarts its connector after an error, as Conduit's error recovery
+// does, and the source resumes at the position of the last acknowledged
+// record.
+type Pipeline struct {
+	cfg    Config
+	ctx    context.Context //nolint:containedctx // the pipeline's lifetime, ended by Stop
+	cancel context.CancelFunc
+	spec   sdk.Specification
+	srcCfg config.Config
+	dstCfg config.Config
+	ledger *Ledger
+	wg     sync.WaitGroup
+
+	mu         sync.Mutex
+	target     int
+	targetWake chan struct{}
+	cancelRead context.CancelFunc
+	request    *sourceRequest
+	stopped    bool
+}
+
+type sourceRequest struct {
+	mode StopMode
+	done chan struct{}
+}
+
+// Start creates the topic (partitioned ones through the admin API), the
+// source's subscription (as Conduit does when the pipeline is created),
+// opens both connectors and starts moving records. Nothing is written until
+// Produce.
+func Start(ctx context.Context, cfg Config) (*Pipeline, error) {
+	cfg.defaults()
+	if cfg.Broker == nil || cfg.Topic == "" {
+		return nil, errors.New("faults: Config needs Broker and Topic")
+	}
+	p := &Pipeline{cfg: cfg, spec: danube.Connector.NewSpecification(), ledger: newLedger(), targetWake: make(chan struct{})}
+	p.srcCfg, p.dstCfg = p.params()
+	logger := zerolog.Nop()
+	if cfg.Logger != nil {
+		logger = *cfg.Logger
+	}
+	p.ctx, p.cancel = context.WithCancel(logger.WithContext(context.WithoutCancel(ctx)))
+	if err := p.setUp(); err != nil {
+		p.cancel()
+		return nil, err
+	}
+	dst, err := p.openDestination()
+	if err != nil {
+		p.cancel()
+		return nil, err
+	}
+	src, err := p.openSource(nil)
+	if err != nil {
+		p.cancel()
+		return nil, errors.Join(err, dst.Teardown(context.WithoutCancel(p.ctx)))
+	}
+	p.wg.Add(2)
+	go p.writeLoop(dst)
+	go p.readLoop(src)
+	return p, nil
+}
+
+func (p *Pipeline) params() (src, dst config.Config) {
+	b := p.cfg.Broker
+	src = config.Config{
+		"url":              b.URL(),
+		"adminURL":         b.AdminURL(),
+		"topics":           p.cfg.Topic,
+		"subscription":     p.cfg.Subscription,
+		"retry.maxBackoff": "500ms",
+	}
+	if p.cfg.SubscriptionType != "" {
+		src["subscriptionType"] = p.cfg.SubscriptionType
+	}
+	dst = config.Config{
+		"url":                                b.URL(),
+		"topic":                              p.cfg.Topic,
+		"partitions":                         strconv.Itoa(p.cfg.Partitions),
+		"sendTimeout":                        "20s",
+		"retry.maxBackoff":                   "500ms",
+		"sdk.schema.extract.payload.enabled": "false",
+		"sdk.schema.extract.key.enabled":     "false",
+	}
+	maps.Copy(src, p.cfg.Source)
+	maps.Copy(dst, p.cfg.Destination)
+	return src, dst
+}
+
+// setUp creates a partitioned topic and the subscription.
+func (p *Pipeline) setUp() error {
+	if p.cfg.Partitions > 0 {
+		admin, err := client.NewAdmin(client.Config{URL: p.cfg.Broker.AdminURL()})
+		if err != nil {
+			return fmt.Errorf("faults: admin client: %w", err)
+		}
+		err = admin.CreatePartitionedTopic(p.ctx, p.cfg.Topic, p.cfg.Partitions, client.Reliable)
+		if cerr := admin.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil && !errors.Is(err, client.ErrAlreadyExists) {
+			return fmt.Errorf("faults: create %s: %w", p.cfg.Topic, err)
+		}
+	}
+	src, err := p.configuredSource()
+	if err != nil {
+		return err
+	}
+	err = src.LifecycleOnCreated(p.ctx, p.srcCfg)
+	if terr := src.Teardown(p.ctx); err == nil {
+		err = terr
+	}
+	if err != nil {
+		return fmt.Errorf("faults: create the subscription: %w", err)
+	}
+	return nil
+}
+
+func (p *Pipeline) configuredSource() (sdk.Source, error) {
+	src := danube.Connector.NewSource()
+	if err := sdk.Util.ParseConfig(p.ctx, p.srcCfg, src.Config(), p.spec.SourceParams); err != nil {
+		return nil, fmt.Errorf("faults: configure the source: %w", err)
+	}
+	return src, nil
+}
+
+func (p *Pipeline) openSource(pos opencdc.Position) (sdk.Source, error) {
+	src, err := p.configuredSource()
+	if err != nil {
+		return nil, err
+	}
+	if err := src.Open(p.ctx, pos); err != nil {
+		return nil, errors.Join(fmt.Errorf("faults: open the source: %w", err), src.Teardown(context.WithoutCancel(p.ctx)))
+	}
+	return src, nil
+}
+
+func (p *Pipeline) openDestination() (sdk.Destination, error) {
+	dst := danube.Connector.NewDestination()
+	if err := sdk.Util.ParseConfig(p.ctx, p.dstCfg, dst.Config(), p.spec.DestinationParams); err != nil {
+		return nil, fmt.Errorf("faults: configure the destination: %w", err)
+	}
+	if err := dst.Open(p.ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("faults: open the destination: %w", err), dst.Teardown(context.WithoutCancel(p.ctx)))
+	}
+	return dst, nil
+}
+
+// Produce lets the upstream side write n more records.
+func (p *Pipeline) Produce(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target += n
+	close(p.targetWake)
+	p.targetWake = make(chan struct{})
+}
+
+// Produced is the number of records Produce allowed so far.
+func (p *Pipeline) Produced() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.target
+}
+
+// nextBatch waits until there is something to write after next and returns
+// the end of the batch; ok is false once the pipeline stops.
+func (p *Pipeline) nextBatch(next int) (end int, ok bool) {
+	for {
+		p.mu.Lock()
+		target, wake := p.target, p.targetWake
+		p.mu.Unlock()
+		if target > next {
+			return min(next+p.cfg.WriteBatch, target), true
+		}
+		select {
+		case <-wake:
+		case <-p.ctx.Done():
+			return 0, false
+		}
+	}
+}
+
+func (p *Pipeline) writeLoop(dst sdk.Destination) {
+	defer p.wg.Done()
+	next := 0
+	for {
+		end, ok := p.nextBatch(next)
+		if !ok {
+			break
+		}
+		batch := makeRecords(next, end, p.cfg.Keys)
+		n, err := dst.Write(p.ctx, batch)
+		next += n
+		p.ledger.setWritten(next)
+		if err == nil && n == len(batch) {
+			continue
+		}
+		if p.ctx.Err() != nil {
+			break
+		}
+		if err == nil {
+			err = fmt.Errorf("Write confirmed %d of %d records without an error", n, len(batch))
+		}
+		p.ledger.writeFailed(err, len(batch), n)
+		if dst = p.restartDestination(dst); dst == nil {
+			return
+		}
+	}
+	ctx, cancel := p.teardownCtx()
+	defer cancel()
+	_ = dst.Teardown(ctx)
+}
+
+// restartDestination replaces dst with a new instance, as Conduit restarts a
+// failed pipeline; nil when the pipeline stopped meanwhile.
+func (p *Pipeline) restartDestination(dst sdk.Destination) sdk.Destination {
+	ctx, cancel := p.teardownCtx()
+	defer cancel()
+	if err := dst.Teardown(ctx); err != nil {
+		p.ledger.failed("destination teardown", err)
+	}
+	for p.pause() {
+		next, err := p.openDestination()
+		if err == nil {
+			p.ledger.restarted(false)
+			return next
+		}
+		p.ledger.failed("destination", err)
+	}
+	return nil
+}
+
+// pause waits RestartDelay; false when the pipeline stopped.
+func (p *Pipeline) pause() bool {
+	t := time.NewTimer(p.cfg.RestartDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.ctx.Done():
+		return false
+	}
+}
+
+// teardownCtx bounds a Teardown as Conduit does; it outlives Stop.
+func (p *Pipeline) teardownCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(p.ctx), 30*time.Second)
+}
+
+func (p *Pipeline) readLoop(src sdk.Source) {
+	defer p.wg.Done()
+	var last opencdc.Position
+	for {
+		readCtx, cancel := context.WithCancel(p.ctx)
+		p.mu.Lock()
+		p.cancelRead = cancel
+		pending := p.request != nil
+		p.mu.Unlock()
+		var recs []opencdc.Record
+		var err error
+		if !pending {
+			recs, err = src.ReadN(readCtx, p.cfg.ReadBatch)
+		}
+		cancel()
+		ackErr := p.handle(src, recs, &last)
+		if p.ctx.Err() != nil {
+			p.teardownSource(src, StopGraceful)
+			return
+		}
+		if req := p.takeRequest(); req != nil {
+			src = p.restartSource(src, last, req.mode)
+			close(req.done)
+		} else if err != nil || ackErr != nil {
+			if err != nil {
+				p.ledger.failed("source", err)
+			}
+			src = p.restartSource(src, last, StopGraceful)
+		}
+		if src == nil {
+			return
+		}
+	}
+}
+
+// handle processes and acknowledges records in order, as Conduit does once
+// its destination wrote them. It stops at the first failed Ack: the record
+// was processed, but Conduit's position stays at the one before.
+func (p *Pipeline) handle(src sdk.Source, recs []opencdc.Record, last *opencdc.Position) error {
+	for _, rec := range recs {
+		r, err := decodeReceived(rec)
+		if err != nil {
+			p.ledger.undecodable(err)
+		} else {
+			p.ledger.process(r)
+		}
+		if err := src.Ack(p.ctx, rec.Position); err != nil {
+			if p.ctx.Err() == nil {
+				p.ledger.failed("source ack", err)
+			}
+			return err
+		}
+		*last = rec.Position
+	}
+	return nil
+}
+
+func (p *Pipeline) takeRequest() *sourceRequest {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.request
+	p.request = nil
+	return r
+}
+
+func (p *Pipeline) teardownSource(src sdk.Source, mode StopMode) {
+	ctx, cancel := p.teardownCtx()
+	defer cancel()
+	if mode == StopAbandoningAcks {
+		cancel() // no time to send what is queued
+	}
+	if err := src.Teardown(ctx); err != nil && mode == StopGraceful {
+		p.ledger.failed("source teardown", err)
+	}
+}
+
+// restartSource tears src down and opens a new instance at last, the
+// position Conduit stored; nil when the pipeline stopped meanwhile.
+func (p *Pipeline) restartSource(src sdk.Source, last opencdc.Position, mode StopMode) sdk.Source {
+	p.teardownSource(src, mode)
+	for {
+		next, err := p.openSource(last)
+		if err == nil {
+			p.ledger.restarted(true)
+			return next
+		}
+		p.ledger.failed("source", err)
+		if !p.pause() {
+			return nil
+		}
+	}
+}
+
+// RestartSource stops the source (mode says how) and opens a new instance
+// at the position of the last acknowledged record. It returns once the new
+// instance is open.
+func (p *Pipeline) RestartSource(ctx context.Context, mode StopMode) error {
+	req := &sourceRequest{mode: mode, done: make(chan struct{})}
+	p.mu.Lock()
+	if p.stopped || p.request != nil {
+		p.mu.Unlock()
+		return errors.New("faults: the pipeline is stopped or a restart is under way")
+	}
+	p.request = req
+	if p.cancelRead != nil {
+		p.cancelRead()
+	}
+	p.mu.Unlock()
+	select {
+	case <-req.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("faults: restart the source: %w", ctx.Err())
+	}
+}
+
+// Stats returns a snapshot of the ledger.
+func (p *Pipeline) Stats() Stats { return p.ledger.Stats() }
+
+// WaitFor waits until cond holds for the ledger, or ctx ends.
+func (p *Pipeline) WaitFor(ctx context.Context, what string, cond func(Stats) bool) error {
+	for {
+		changed, s := p.ledger.wait()
+		if cond(s) {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("faults: waiting for %s: %w (%s)", what, ctx.Err(), s)
+		}
+	}
+}
+
+// WaitProcessed waits until n distinct records were processed.
+func (p *Pipeline) WaitProcessed(ctx context.Context, n int) error {
+	return p.WaitFor(ctx, fmt.Sprintf("%d distinct records processed", n), func(s Stats) bool { return s.Distinct >= n })
+}
+
+// Stop ends both sides and tears their connectors down (gracefully).
+func (p *Pipeline) Stop() {
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+	p.cancel()
+	p.wg.Wait()
+}
+
+func (s Stats) String() string {
+	return fmt.Sprintf("written %d, processed %d (%d distinct, %d duplicates, %d of them same offset), "+
+		"resend bound %d, %d write failures, %d order violations, restarts: source %d, destination %d, %d errors",
+		s.Written, s.Processed, s.Distinct, s.Duplicates, s.SameOffset, s.ResendBound, s.WriteFailures,
+		s.OrderViolations, s.SourceRestarts, s.DestinationRestarts, len(s.Errors))
+}
