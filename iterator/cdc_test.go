@@ -29,7 +29,7 @@ func newTestCDC(t *testing.T, ordered bool, resume *Position, topics ...TopicCon
 	return c
 }
 
-func next(t *testing.T, c *CDC) opencdc.Record {
+func next(t *testing.T, c Iterator) opencdc.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
