@@ -138,8 +138,10 @@ func NewCombined(cfg CombinedConfig, resume *Position) (*Combined, error) {
 			return nil, fmt.Errorf("combined iterator: topic %q: %w", tc.Topic, err)
 		}
 		parts := tc.Consumer.Partitions()
-		r := &topicReader{topic: tc.Topic, topicJSON: topicJSON, consumer: tc.Consumer, partitions: parts,
-			index: make(map[string]int, len(parts))}
+		r := &topicReader{
+			topic: tc.Topic, topicJSON: topicJSON, consumer: tc.Consumer, partitions: parts,
+			index: make(map[string]int, len(parts)),
+		}
 		readers = append(readers, r)
 		for i, p := range parts {
 			r.index[p] = i
@@ -248,7 +250,7 @@ func (c *Combined) wait(ctx context.Context) error {
 	}
 	select {
 	case <-ctx.Done():
-		return ctx.Err() //nolint:wrapcheck // the caller's own context error
+		return ctx.Err()
 	case <-c.acker.failed:
 	case <-timer:
 	case d := <-c.msgs:

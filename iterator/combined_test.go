@@ -169,8 +169,10 @@ func TestCombined_ResumesAtThePositionsNextOffsets(t *testing.T) {
 	is := is.New(t)
 	f := newFakeConsumer(plain)
 	h := &fakeHistory{sealed: 12}
-	resume := &Position{Version: PositionVersion, Mode: ModeSnapshot, Topic: plain, Offset: 9, Seq: 10,
-		Emitted: map[string]offsetSet{plain: {{0, 9}}}}
+	resume := &Position{
+		Version: PositionVersion, Mode: ModeSnapshot, Topic: plain, Offset: 9, Seq: 10,
+		Emitted: map[string]offsetSet{plain: {{0, 9}}},
+	}
 	c, err := NewCombined(CombinedConfig{
 		Topics:  []TopicConsumer{{Topic: plain, Consumer: f}},
 		History: func(_ string, from uint64) (History, error) { h.next = from; return h, nil },

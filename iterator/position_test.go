@@ -70,3 +70,12 @@ func TestParsePosition_RejectsWhatItDoesNotKnow(t *testing.T) {
 		})
 	}
 }
+
+func TestParsePosition_AcceptsSnapshotMode(t *testing.T) {
+	is := is.New(t)
+	p, err := ParsePosition(opencdc.Position(`{"v":1,"mode":"snapshot","topic":"/default/t","partition":0,"offset":4,"seq":5,` +
+		`"emitted":{"/default/t":[[0,4]]}}`))
+	is.NoErr(err)
+	is.Equal(p.Mode, ModeSnapshot)
+	is.Equal(p.Emitted, map[string]offsetSet{"/default/t": {{0, 4}}})
+}

@@ -50,7 +50,7 @@ func historyMessage(partition string, m *segment.Message) *danube.ReceivedMessag
 		},
 		Payload:       m.Payload,
 		Attributes:    m.Attributes,
-		PublishTime:   time.UnixMilli(int64(m.PublishTime)), //nolint:gosec // milliseconds since 1970 fit an int64
+		PublishTime:   time.UnixMilli(int64(m.PublishTime)),
 		ProducerName:  m.ProducerName,
 		SchemaID:      m.SchemaID,
 		SchemaVersion: m.SchemaVersion,
