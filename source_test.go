@@ -510,14 +510,20 @@ func TestSource_WarnsAboutNonReliableTopics(t *testing.T) {
 	is.True(strings.Contains(logs.String(), "topic is NonReliable"))
 }
 
-func TestSource_MaxUnackedMessagesWidensTheWindow(t *testing.T) {
+// TestSource_MaxUnackedMessagesIsStoredAndSizesTheQueue: the source stores
+// maxUnackedMessages as the subscription's dispatch config (Danube v0.15.1
+// never applies it; the window is the broker's dispatch.max_unacked_messages,
+// here danubetest.WithMaxUnacked) and sizes its receive queue to it, so a
+// broker-wide window of 50 is used in full.
+func TestSource_MaxUnackedMessagesIsStoredAndSizesTheQueue(t *testing.T) {
 	is := is.New(t)
-	e := newSourceEnv(t)
+	e := newSourceEnv(t, danubetest.WithMaxUnacked(50))
 	params := e.params("/default/wide")
 	params["maxUnackedMessages"] = "50"
 	s := e.created(params)
 	st, ok := e.broker.Subscription("/default/wide", "pipeline-sub")
 	is.True(ok)
+	is.Equal(st.DispatchConfig, 50)
 	is.Equal(st.MaxUnacked, 50)
 
 	p := e.producer("/default/wide", 0)

@@ -287,7 +287,8 @@ func (s topicAdmin) GetSubscriptionFailurePolicy(_ context.Context, req *adminpb
 }
 
 // SetSubscriptionDispatchConfig stores max_unacked_messages (1..10000) for
-// (topic, subscription); it applies when the dispatcher is next created.
+// (topic, subscription). Like v0.15.1 nothing reads it back when dispatching:
+// windows stay at the broker-wide WithMaxUnacked.
 func (s topicAdmin) SetSubscriptionDispatchConfig(_ context.Context, req *adminpb.SetSubscriptionDispatchConfigRequest) (*adminpb.SubscriptionResponse, error) {
 	dc := req.GetDispatchConfig()
 	if dc == nil {

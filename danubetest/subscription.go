@@ -68,10 +68,9 @@ func (s *subscription) load(typ subscriptionType) {
 	if set.policy != nil {
 		s.policy = *set.policy
 	}
+	// The broker stores an admin dispatch config but never reads it when it
+	// builds a dispatcher: the window is always the broker-wide setting.
 	s.maxUnacked = s.b.cfg.maxUnacked
-	if set.maxUnacked > 0 {
-		s.maxUnacked = set.maxUnacked
-	}
 	s.window = map[uint64]*pending{}
 	s.acked = map[uint64]bool{}
 	s.safe, s.first = -1, -1
@@ -103,7 +102,7 @@ type subKey struct{ topic, sub string }
 // subSettings is what the broker keeps in its metadata per subscription.
 type subSettings struct {
 	policy     *failurePolicy
-	maxUnacked int // 0: broker default
+	maxUnacked int // admin dispatch config, 0: none; stored, never applied
 }
 
 func (b *Broker) subSettingsLocked(topicName, sub string) *subSettings {
