@@ -2,6 +2,7 @@ package faults
 
 import (
 	"fmt"
+	"maps"
 	"sync"
 )
 
@@ -17,6 +18,7 @@ type Ledger struct {
 	writeFails int
 
 	count     map[int]int       // sequence number → times processed
+	lastOff   map[string]uint64 // partition topic → highest offset processed
 	offsets   map[offsetKey]int // partition offset → times processed
 	lastFirst map[string]int    // key → highest sequence number processed for the first time
 	processed int
@@ -41,6 +43,7 @@ func newLedger() *Ledger {
 		count:     map[int]int{},
 		offsets:   map[offsetKey]int{},
 		lastFirst: map[string]int{},
+		lastOff:   map[string]uint64{},
 	}
 }
 
@@ -96,6 +99,7 @@ func (l *Ledger) process(r received) {
 		l.sameOff++
 	}
 	l.offsets[k]++
+	l.lastOff[r.topic] = max(l.lastOff[r.topic], r.offset)
 	if l.count[r.seq] == 0 {
 		if last, ok := l.lastFirst[r.key]; ok && r.seq < last {
 			l.orderN++
@@ -190,6 +194,12 @@ func (l *Ledger) Missing(n, limit int) ([]int, int) {
 		}
 	}
 	return out, total
+}
+
+func (l *Ledger) lastOffsets() map[string]uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.lastOff)
 }
 
 // distinctOffsets is the number of partition offsets processed.

@@ -46,6 +46,12 @@ type Config struct {
 	// RestartDelay is the pause before a connector is restarted after an
 	// error (Conduit's error recovery waits too). Default 50ms.
 	RestartDelay time.Duration
+	// Process, when set, runs for every record before it is acknowledged:
+	// the work of Conduit's destination (a slow one blocks here).
+	Process func(seq int)
+	// SourceStopped, when set, runs after the source was torn down and
+	// before the next instance opens.
+	SourceStopped func()
 }
 
 func (c *Config) defaults() {
@@ -385,6 +391,9 @@ func (p *Pipeline) handle(src sdk.Source, recs []opencdc.Record, last *opencdc.P
 		if err != nil {
 			p.ledger.undecodable(err)
 		} else {
+			if p.cfg.Process != nil {
+				p.cfg.Process(r.seq)
+			}
 			p.ledger.process(r)
 		}
 		if err := src.Ack(p.ctx, rec.Position); err != nil {
@@ -421,6 +430,9 @@ func (p *Pipeline) teardownSource(src sdk.Source, mode StopMode) {
 // position Conduit stored; nil when the pipeline stopped meanwhile.
 func (p *Pipeline) restartSource(src sdk.Source, last opencdc.Position, mode StopMode) sdk.Source {
 	p.teardownSource(src, mode)
+	if p.cfg.SourceStopped != nil {
+		p.cfg.SourceStopped()
+	}
 	for {
 		next, err := p.openSource(last)
 		if err == nil {
@@ -459,6 +471,14 @@ func (p *Pipeline) RestartSource(ctx context.Context, mode StopMode) error {
 
 // Stats returns a snapshot of the ledger.
 func (p *Pipeline) Stats() Stats { return p.ledger.Stats() }
+
+// Missing returns the first limit sequence numbers below n never processed,
+// and how many there are.
+func (p *Pipeline) Missing(n, limit int) ([]int, int) { return p.ledger.Missing(n, limit) }
+
+// LastProcessedOffsets returns, per partition topic, the highest offset
+// processed.
+func (p *Pipeline) LastProcessedOffsets() map[string]uint64 { return p.ledger.lastOffsets() }
 
 // WaitFor waits until cond holds for the ledger, or ctx ends.
 func (p *Pipeline) WaitFor(ctx context.Context, what string, cond func(Stats) bool) error {

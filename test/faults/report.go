@@ -37,8 +37,14 @@ func (r Report) String() string {
 // stops the pipeline and reports. On timeout it stops too and returns the
 // report with the error.
 func (p *Pipeline) Finish(ctx context.Context) (Report, error) {
+	return p.FinishLosing(ctx, 0)
+}
+
+// FinishLosing is Finish for a run that is expected to lose lost records:
+// it waits for all the others.
+func (p *Pipeline) FinishLosing(ctx context.Context, lost int) (Report, error) {
 	n := p.Produced()
-	err := p.WaitProcessed(ctx, n)
+	err := p.WaitProcessed(ctx, n-lost)
 	if err == nil {
 		err = p.waitDrained(ctx)
 	}
