@@ -138,36 +138,53 @@ func (s topicAdmin) DeleteTopic(_ context.Context, req *adminpb.TopicRequest) (*
 	return &adminpb.TopicResponse{Success: true}, nil
 }
 
-// ListSubscriptions lists the subscriptions of a topic (also those not loaded
-// since a Restart, which the broker keeps in its metadata).
+// ListSubscriptions lists one entry per metadata key under the topic's
+// subscriptions, so names repeat (subscription_keys.go); subscriptions not
+// loaded since a Restart are listed too.
 func (s topicAdmin) ListSubscriptions(_ context.Context, req *adminpb.TopicRequest) (*adminpb.SubscriptionListResponse, error) {
-	return &adminpb.SubscriptionListResponse{Subscriptions: s.b.Subscriptions(req.GetName())}, nil
+	b := s.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return &adminpb.SubscriptionListResponse{Subscriptions: b.subscriptionEntriesLocked(req.GetName())}, nil
 }
 
-// Unsubscribe removes a subscription with its consumers (their streams end).
+// Unsubscribe removes a loaded subscription none of whose consumers is
+// active, with its consumers (their streams end). Like the broker
+// (topic_control.rs unsubscribe) it answers NOT_FOUND "… has active
+// consumers" for an unknown topic, an unknown or unloaded subscription and a
+// busy one alike. The stored dispatch config survives, as the broker only
+// deletes the subscription, cursor and failure policy keys.
 func (s topicAdmin) Unsubscribe(_ context.Context, req *adminpb.SubscriptionRequest) (*adminpb.SubscriptionResponse, error) {
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	t := b.topics[req.GetTopic()]
-	if t == nil {
-		return nil, status.Errorf(codes.NotFound, "Unable to unsubscribe the subscription %s due to error: Unable to find the topic: %s",
-			req.GetSubscription(), req.GetTopic())
+	var sub *subscription
+	if t := b.topics[req.GetTopic()]; t != nil {
+		sub = t.subs[req.GetSubscription()]
 	}
-	if sub := t.subs[req.GetSubscription()]; sub != nil {
-		b.removeSubscriptionLocked(sub)
+	if sub == nil || !sub.loaded || sub.hasActiveConsumer() {
+		return nil, status.Errorf(codes.NotFound,
+			"Unable to unsubscribe the subscription %s due to error: Unable to unsubscribe as the subscription %s has active consumers",
+			req.GetSubscription(), req.GetSubscription())
 	}
-	delete(b.subSettings, subKey{req.GetTopic(), req.GetSubscription()})
+	b.removeSubscriptionLocked(sub)
+	if set := b.subSettings[subKey{req.GetTopic(), req.GetSubscription()}]; set != nil {
+		set.policy = nil
+		if set.maxUnacked == 0 {
+			delete(b.subSettings, subKey{req.GetTopic(), req.GetSubscription()})
+		}
+	}
 	return &adminpb.SubscriptionResponse{Success: true}, nil
 }
 
 // DescribeTopic reports the topic's subscriptions, delivery and schema.
 func (s topicAdmin) DescribeTopic(_ context.Context, req *adminpb.DescribeTopicRequest) (*adminpb.DescribeTopicResponse, error) {
 	b := s.b
-	subs := b.Subscriptions(req.GetName())
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	resp := &adminpb.DescribeTopicResponse{Name: req.GetName(), Subscriptions: subs, Delivery: "NonReliable"}
+	resp := &adminpb.DescribeTopicResponse{
+		Name: req.GetName(), Subscriptions: b.subscriptionEntriesLocked(req.GetName()), Delivery: "NonReliable",
+	}
 	t := b.topics[req.GetName()]
 	if t == nil {
 		return resp, nil

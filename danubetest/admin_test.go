@@ -1,8 +1,6 @@
 package danubetest
 
 import (
-	"errors"
-	"io"
 	"testing"
 
 	"github.com/matryer/is"
@@ -46,20 +44,26 @@ func TestAdminTopicsAndSubscriptions(t *testing.T) {
 
 	first := c.consume(t, "/default/adm", "s1", "c1", exclusive)
 	c.subscribe(t, "/default/adm", "s2", "c", shared)
+	// One entry per metadata key: the subscription and its failure policy.
 	subs, err := c.topics.ListSubscriptions(ctx, &adminpb.TopicRequest{Name: "/default/adm"})
 	is.NoErr(err)
-	is.Equal(subs.GetSubscriptions(), []string{"s1", "s2"})
+	is.Equal(subs.GetSubscriptions(), []string{"s1", "s1", "s2", "s2"})
 
 	desc, err := c.topics.DescribeTopic(ctx, &adminpb.DescribeTopicRequest{Name: "/default/adm"})
 	is.NoErr(err)
 	is.Equal(desc.GetDelivery(), "Reliable")
-	is.Equal(desc.GetSubscriptions(), []string{"s1", "s2"})
+	is.Equal(desc.GetSubscriptions(), []string{"s1", "s1", "s2", "s2"})
 
-	// Unsubscribe removes the subscription and its consumers: the old
-	// consumer's stream ends and another name may take the Exclusive slot.
+	// Unsubscribe refuses a subscription with an active consumer, and an
+	// unknown one, with the same text.
 	_, err = c.topics.Unsubscribe(ctx, &adminpb.SubscriptionRequest{Topic: "/default/adm", Subscription: "s1"})
-	is.NoErr(err)
-	is.True(errors.Is(first.waitEnd(), io.EOF)) // status OK
+	wantCode(t, err, codes.NotFound, "Unable to unsubscribe the subscription s1 due to error: Unable to unsubscribe as the subscription s1 has active consumers")
+	_, err = c.topics.Unsubscribe(ctx, &adminpb.SubscriptionRequest{Topic: "/default/adm", Subscription: "none"})
+	wantCode(t, err, codes.NotFound, "Unable to unsubscribe the subscription none due to error: Unable to unsubscribe as the subscription none has active consumers")
+
+	// Once the consumer's stream is gone it removes the subscription, and
+	// another name may take the Exclusive slot.
+	unsubscribeOnceGone(t, b, c, first)
 	is.Equal(b.Subscriptions("/default/adm"), []string{"s2"})
 	c.subscribe(t, "/default/adm", "s1", "other", exclusive)
 
@@ -122,4 +126,51 @@ func TestAdminDispatchConfigIsStoredNotApplied(t *testing.T) {
 	st, _ := b.Subscription("/default/dc", "s")
 	is.Equal(st.DispatchConfig, 250)
 	is.Equal(st.MaxUnacked, DefaultMaxUnacked) // v0.15.1 never reads the stored value
+}
+
+// TestAdminListSubscriptionsOneEntryPerKey: the list grows with each key the
+// broker writes under a subscription (cursor, dispatch config), and the
+// dispatch config outlives Unsubscribe.
+func TestAdminListSubscriptionsOneEntryPerKey(t *testing.T) {
+	is := is.New(t)
+	b := newBroker(t, WithCursorFlushInterval(-1))
+	c := connect(t, b)
+	ctx := ctxT(t)
+	list := func() []string {
+		t.Helper()
+		resp, err := c.topics.ListSubscriptions(ctx, &adminpb.TopicRequest{Name: "/default/keys"})
+		is.NoErr(err)
+		return resp.GetSubscriptions()
+	}
+	p := c.producer(t, "/default/keys", "p", true)
+	_, err := c.topics.SetSubscriptionDispatchConfig(ctx, &adminpb.SetSubscriptionDispatchConfigRequest{
+		Topic: "/default/keys", Subscription: "s", DispatchConfig: &adminpb.SubscriptionDispatchConfig{MaxUnackedMessages: 20},
+	})
+	is.NoErr(err)
+	is.Equal(list(), []string{"s"}) // dispatch_config only
+
+	h := c.consume(t, "/default/keys", "s", "c", exclusive)
+	is.Equal(list(), []string{"s", "s", "s"}) // + subscription, failure_policy
+
+	p.send("m")
+	h.ack(h.next())
+	b.PersistCursors()
+	is.Equal(list(), []string{"s", "s", "s", "s"}) // + cursor
+
+	unsubscribeOnceGone(t, b, c, h)
+	is.Equal(list(), []string{"s"}) // the broker leaves dispatch_config behind
+}
+
+// unsubscribeOnceGone ends h's stream, waits until the broker no longer
+// counts its consumer as active and unsubscribes h's subscription.
+func unsubscribeOnceGone(t *testing.T, b *Broker, c clients, h *consumerHandle) {
+	t.Helper()
+	h.cancel()
+	eventually(t, "the consumer to become inactive", func() bool {
+		st, _ := b.Subscription(h.topic, h.sub)
+		return len(st.Active) == 0
+	})
+	if _, err := c.topics.Unsubscribe(ctxT(t), &adminpb.SubscriptionRequest{Topic: h.topic, Subscription: h.sub}); err != nil {
+		t.Fatalf("Unsubscribe(%s, %s): %v", h.topic, h.sub, err)
+	}
 }

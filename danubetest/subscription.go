@@ -164,6 +164,15 @@ func (s *subscription) run() {
 	}
 }
 
+func (s *subscription) hasActiveConsumer() bool {
+	for _, c := range s.consumer {
+		if c.active {
+			return true
+		}
+	}
+	return false
+}
+
 // removeSubscriptionLocked deletes a subscription and its consumers; their
 // streams end with OK.
 func (b *Broker) removeSubscriptionLocked(s *subscription) {

@@ -109,6 +109,11 @@ func (b *Broker) deleteTopicLocked(t *topic) {
 	for _, s := range t.subs {
 		b.removeSubscriptionLocked(s)
 	}
+	for k := range b.subSettings {
+		if k.topic == t.name { // the broker deletes every key under the topic's subscriptions
+			delete(b.subSettings, k)
+		}
+	}
 	b.deleteSegmentsLocked(t)
 	delete(b.topics, t.name)
 }
