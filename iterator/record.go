@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/conduitio/conduit-commons/opencdc"
@@ -48,6 +49,7 @@ func toRecord(msg *danube.ReceivedMessage, topic string, pos opencdc.Position) (
 				restored.Metadata = opencdc.Metadata{}
 			}
 			addAttributes(restored.Metadata, msg.Attributes, false)
+			dropForeignSchemas(restored.Metadata)
 			addDanubeMetadata(restored.Metadata, msg)
 			return restored, nil
 		}
@@ -68,11 +70,26 @@ func toRecord(msg *danube.ReceivedMessage, topic string, pos opencdc.Position) (
 	return sdk.Util.Source.NewRecordCreate(pos, md, key, opencdc.RawData(msg.Payload)), restoreErr
 }
 
-// addAttributes copies message attributes into md, except the format marker.
-// Unless overwrite is set, keys already in md win.
+// foreignSchemaKeys name schemas in the schema registry of the Conduit that
+// wrote the message. The reading Conduit has no such subjects, and its SDK
+// would fail to encode a record that refers to them.
+var foreignSchemaKeys = []string{
+	opencdc.MetadataKeySchemaSubject, opencdc.MetadataKeySchemaVersion,
+	opencdc.MetadataPayloadSchemaSubject, opencdc.MetadataPayloadSchemaVersion,
+}
+
+func dropForeignSchemas(md opencdc.Metadata) {
+	for _, k := range foreignSchemaKeys {
+		delete(md, k)
+	}
+}
+
+// addAttributes copies message attributes into md, except the format marker
+// and foreign schema references. Unless overwrite is set, keys already in md
+// win.
 func addAttributes(md opencdc.Metadata, attrs map[string]string, overwrite bool) {
 	for k, v := range attrs {
-		if k == FormatAttribute {
+		if k == FormatAttribute || slices.Contains(foreignSchemaKeys, k) {
 			continue
 		}
 		if _, ok := md[k]; ok && !overwrite {

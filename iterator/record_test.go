@@ -102,6 +102,43 @@ func TestToRecord_RestoresOpenCDCRecord(t *testing.T) {
 	is.True(!hasMarker)
 }
 
+// TestToRecord_DropsForeignSchemaReferences: schema subjects of the writing
+// Conduit's registry are unknown to the reading Conduit, whose SDK would fail
+// to encode a record that names them.
+func TestToRecord_DropsForeignSchemaReferences(t *testing.T) {
+	schemaKeys := opencdc.Metadata{
+		opencdc.MetadataKeySchemaSubject: "users.key", opencdc.MetadataKeySchemaVersion: "1",
+		opencdc.MetadataPayloadSchemaSubject: "users.payload", opencdc.MetadataPayloadSchemaVersion: "2",
+	}
+	md := opencdc.Metadata{"opencdc.collection": "users"}
+	for k, v := range schemaKeys {
+		md[k] = v
+	}
+	original := opencdc.Record{
+		Operation: opencdc.OperationCreate,
+		Metadata:  md,
+		Payload:   opencdc.Change{After: opencdc.StructuredData{"id": 1}},
+	}
+	attrs := map[string]string{FormatAttribute: FormatOpenCDCJSON}
+	for k, v := range schemaKeys {
+		attrs[k] = v // the destination copies metadata into attributes too
+	}
+
+	for name, msg := range map[string]*danube.ReceivedMessage{
+		"restored": testMessage(original.Bytes(), attrs),
+		"raw":      testMessage([]byte("not a record"), schemaKeys),
+	} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			rec, _ := toRecord(msg, "/default/orders", opencdc.Position("p"))
+			for k := range schemaKeys {
+				_, has := rec.Metadata[k]
+				is.True(!has) // foreign schema reference kept
+			}
+		})
+	}
+}
+
 func TestToRecord_RestoresRawDataRecord(t *testing.T) {
 	is := is.New(t)
 	original := opencdc.Record{
