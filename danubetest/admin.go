@@ -193,11 +193,13 @@ func (s topicAdmin) DescribeTopic(_ context.Context, req *adminpb.DescribeTopicR
 	if t.reliable {
 		resp.Delivery = "Reliable"
 	}
-	if t.schemaSubject != "" {
-		subject := t.schemaSubject
+	// The broker reads the subject the creating producer wrote to the
+	// metadata store, not the one the loaded topic enforces.
+	if t.createdSubject != "" {
+		subject := t.createdSubject
 		resp.SchemaSubject = &subject
 		if v := b.schemas.latest(subject); v != nil {
-			id, ver, typ, mode := v.id, v.version, v.schemaType, b.schemas.subjects[subject].compatibility
+			id, ver, typ, mode := v.id, v.version, string(v.def.kind), b.schemas.subjects[subject].compatibility
 			resp.SchemaId, resp.SchemaVersion, resp.SchemaType, resp.CompatibilityMode = &id, &ver, &typ, &mode
 		}
 	}

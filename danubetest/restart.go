@@ -29,6 +29,8 @@ func (b *Broker) Restart(opts RestartOptions) error {
 	b.consumers = map[uint64]*consumer{}
 	for _, t := range b.topics {
 		t.producers = map[string]*producer{}
+		// A reloaded topic gets back only the subject an admin configured.
+		t.schemaSubject = b.topicSchemaCfg[t.name].subject
 		for _, s := range t.subs {
 			s.unload(opts.RollbackCursors)
 		}

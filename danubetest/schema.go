@@ -1,10 +1,8 @@
 package danubetest
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -31,8 +29,7 @@ type schemaSubject struct {
 type schemaVersion struct {
 	id          uint64
 	version     uint32
-	schemaType  string
-	definition  []byte
+	def         schemaDefinition
 	fingerprint string
 	description string
 	createdBy   string
@@ -41,6 +38,7 @@ type schemaVersion struct {
 }
 
 type topicSchemaConfig struct {
+	subject          string // set by ConfigureTopicSchema; a reloaded topic gets it back
 	validationPolicy string
 	validatePayload  bool
 }
@@ -57,8 +55,10 @@ func (r *schemaRegistry) latest(subject string) *schemaVersion {
 	return s.versions[len(s.versions)-1]
 }
 
-// checkTopicSchemaLocked: the first producer with a schema_ref assigns the
-// subject to the topic; a different subject later is refused.
+// checkTopicSchemaLocked validates a producer's schema_ref on a loaded topic
+// (broker_service.rs validate_local_topic): the first producer naming a
+// subject assigns it (it must be registered); another subject later is
+// refused.
 func (b *Broker) checkTopicSchemaLocked(t *topic, ref *danubepb.SchemaReference) error {
 	if ref == nil {
 		return nil
@@ -87,27 +87,36 @@ type schemaService struct {
 	b *Broker
 }
 
-// RegisterSchema adds a version to a subject; an identical definition returns
-// the existing version with is_new_version=false. No compatibility check.
+// RegisterSchema adds a version to a subject (registry.rs register_schema):
+// the definition is parsed for its type, a definition with the fingerprint of
+// an existing version returns that version with is_new_version=false, and a
+// new version must be compatible with the latest under the subject's mode.
+// Every refusal is INTERNAL "Failed to register schema: …".
 func (s schemaService) RegisterSchema(_ context.Context, req *schemapb.RegisterSchemaRequest) (*schemapb.RegisterSchemaResponse, error) {
-	if strings.TrimSpace(req.GetSubject()) == "" {
-		return nil, status.Errorf(codes.Internal, "Failed to register schema: subject must not be empty")
+	def, err := parseSchemaDefinition(req.GetSchemaType(), req.GetSchemaDefinition())
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "Failed to register schema: %v", err)
 	}
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	sum := sha256.Sum256(req.GetSchemaDefinition())
-	fp := hex.EncodeToString(sum[:])
 	subj := b.schemas.subjects[req.GetSubject()]
-	if subj == nil {
-		subj = &schemaSubject{id: b.schemas.nextID, name: req.GetSubject(), compatibility: "Backward"}
+	if subj != nil {
+		for _, v := range subj.versions {
+			if v.fingerprint == def.fingerprint {
+				return &schemapb.RegisterSchemaResponse{SchemaId: subj.id, Version: v.version, Fingerprint: v.fingerprint}, nil
+			}
+		}
+		if latest := b.schemas.latest(subj.name); latest != nil {
+			if errs := compatibilityErrors(latest.def, def, subj.compatibility); len(errs) > 0 {
+				return nil, status.Errorf(codes.Internal, "Failed to register schema: Schema is not compatible with subject '%s' (mode: %s): %s",
+					subj.name, modeDebug(subj.compatibility), strings.Join(errs, "; "))
+			}
+		}
+	} else {
+		subj = &schemaSubject{id: b.schemas.nextID, name: req.GetSubject(), compatibility: "backward"}
 		b.schemas.nextID++
 		b.schemas.subjects[subj.name] = subj
-	}
-	for _, v := range subj.versions {
-		if v.schemaType == req.GetSchemaType() && bytes.Equal(v.definition, req.GetSchemaDefinition()) {
-			return &schemapb.RegisterSchemaResponse{SchemaId: subj.id, Version: v.version, Fingerprint: v.fingerprint}, nil
-		}
 	}
 	var next uint32 = 1
 	if n := len(subj.versions); n > 0 {
@@ -116,16 +125,23 @@ func (s schemaService) RegisterSchema(_ context.Context, req *schemapb.RegisterS
 	v := &schemaVersion{
 		id:          subj.id,
 		version:     next,
-		schemaType:  req.GetSchemaType(),
-		definition:  append([]byte(nil), req.GetSchemaDefinition()...),
-		fingerprint: fp,
+		def:         def,
+		fingerprint: def.fingerprint,
 		description: req.GetDescription(),
 		createdBy:   req.GetCreatedBy(),
 		createdAt:   uint64(b.cfg.now().Unix()),
 		tags:        append([]string(nil), req.GetTags()...),
 	}
 	subj.versions = append(subj.versions, v)
-	return &schemapb.RegisterSchemaResponse{SchemaId: subj.id, Version: v.version, IsNewVersion: true, Fingerprint: fp}, nil
+	return &schemapb.RegisterSchemaResponse{SchemaId: subj.id, Version: v.version, IsNewVersion: true, Fingerprint: v.fingerprint}, nil
+}
+
+// modeDebug is CompatibilityMode's Rust Debug form ("Backward").
+func modeDebug(mode string) string {
+	if mode == "" {
+		return mode
+	}
+	return strings.ToUpper(mode[:1]) + mode[1:]
 }
 
 func schemaResponse(subj *schemaSubject, v *schemaVersion) *schemapb.GetSchemaResponse {
@@ -133,8 +149,8 @@ func schemaResponse(subj *schemaSubject, v *schemaVersion) *schemapb.GetSchemaRe
 		SchemaId:          subj.id,
 		Version:           v.version,
 		Subject:           subj.name,
-		SchemaType:        v.schemaType,
-		SchemaDefinition:  v.definition,
+		SchemaType:        string(v.def.kind),
+		SchemaDefinition:  v.def.wire(),
 		Description:       v.description,
 		CreatedAt:         v.createdAt,
 		CreatedBy:         v.createdBy,
@@ -208,7 +224,7 @@ func (s schemaService) ListSubjects(context.Context, *schemapb.ListSubjectsReque
 			continue
 		}
 		out.Subjects = append(out.Subjects, &schemapb.SubjectSummary{
-			Subject: subj.name, SchemaType: v.schemaType, LatestVersion: v.version,
+			Subject: subj.name, SchemaType: string(v.def.kind), LatestVersion: v.version,
 			CompatibilityMode: subj.compatibility, SchemaId: subj.id, Tags: v.tags,
 		})
 	}
@@ -216,23 +232,64 @@ func (s schemaService) ListSubjects(context.Context, *schemapb.ListSubjectsReque
 	return out, nil
 }
 
-// CheckCompatibility always reports compatible: the test broker does not
-// evaluate schema evolution rules.
-func (s schemaService) CheckCompatibility(context.Context, *schemapb.CheckCompatibilityRequest) (*schemapb.CheckCompatibilityResponse, error) {
-	return &schemapb.CheckCompatibilityResponse{IsCompatible: true}, nil
-}
-
-// SetCompatibilityMode records the mode of an existing subject.
-func (s schemaService) SetCompatibilityMode(_ context.Context, req *schemapb.SetCompatibilityModeRequest) (*schemapb.SetCompatibilityModeResponse, error) {
+// CheckCompatibility checks a definition against the subject's latest
+// version, under the requested mode or else the subject's own
+// (registry.rs check_compatibility).
+func (s schemaService) CheckCompatibility(_ context.Context, req *schemapb.CheckCompatibilityRequest) (*schemapb.CheckCompatibilityResponse, error) {
+	def, err := parseSchemaDefinition(req.GetSchemaType(), req.GetNewSchemaDefinition())
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "Failed to check compatibility: %v", err)
+	}
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	subj := b.schemas.subjects[req.GetSubject()]
 	if subj == nil {
-		return nil, status.Errorf(codes.NotFound, "Subject not found: %s", req.GetSubject())
+		return nil, status.Errorf(codes.Internal, "Failed to check compatibility: Subject not found: %s", req.GetSubject())
 	}
-	subj.compatibility = req.GetCompatibilityMode()
-	return &schemapb.SetCompatibilityModeResponse{Success: true}, nil
+	mode := subj.compatibility
+	if m, ok := compatibilityModeOf(req.GetCompatibilityMode()); ok {
+		mode = m
+	}
+	if mode == "none" {
+		return &schemapb.CheckCompatibilityResponse{IsCompatible: true}, nil
+	}
+	latest := b.schemas.latest(subj.name)
+	if latest == nil {
+		return nil, status.Errorf(codes.Internal, "Failed to check compatibility: No existing versions found")
+	}
+	errs := compatibilityErrors(latest.def, def, mode)
+	return &schemapb.CheckCompatibilityResponse{IsCompatible: len(errs) == 0, Errors: errs}, nil
+}
+
+// compatibilityModeOf parses a mode case-insensitively (CompatibilityMode::from_str).
+func compatibilityModeOf(mode string) (string, bool) {
+	switch m := strings.ToLower(mode); m {
+	case "none", "backward", "forward", "full":
+		return m, true
+	}
+	return "", false
+}
+
+// SetCompatibilityMode records the mode of an existing subject, reported in
+// lowercase.
+func (s schemaService) SetCompatibilityMode(_ context.Context, req *schemapb.SetCompatibilityModeRequest) (*schemapb.SetCompatibilityModeResponse, error) {
+	mode, ok := compatibilityModeOf(req.GetCompatibilityMode())
+	if !ok {
+		return nil, status.Errorf(codes.InvalidArgument, "Invalid compatibility mode: %s", req.GetCompatibilityMode())
+	}
+	b := s.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	subj := b.schemas.subjects[req.GetSubject()]
+	if subj == nil {
+		return nil, status.Errorf(codes.Internal, "Failed to set compatibility mode: Subject not found: %s", req.GetSubject())
+	}
+	subj.compatibility = mode
+	return &schemapb.SetCompatibilityModeResponse{
+		Success: true,
+		Message: fmt.Sprintf("Set compatibility mode to %s for subject %s", req.GetCompatibilityMode(), req.GetSubject()),
+	}, nil
 }
 
 // DeleteSchemaVersion removes one version of a subject.
@@ -264,7 +321,9 @@ func (s schemaService) ConfigureTopicSchema(_ context.Context, req *schemapb.Con
 	if err := b.assignSchemaLocked(t, req.GetSchemaSubject()); err != nil {
 		return nil, err
 	}
-	b.topicSchemaCfg[t.name] = topicSchemaConfig{validationPolicy: req.GetValidationPolicy(), validatePayload: req.GetEnablePayloadValidation()}
+	b.topicSchemaCfg[t.name] = topicSchemaConfig{
+		subject: t.schemaSubject, validationPolicy: req.GetValidationPolicy(), validatePayload: req.GetEnablePayloadValidation(),
+	}
 	return &schemapb.ConfigureTopicSchemaResponse{Success: true}, nil
 }
 
@@ -276,7 +335,9 @@ func (s schemaService) UpdateTopicValidationPolicy(_ context.Context, req *schem
 	if b.topics[req.GetTopicName()] == nil {
 		return nil, status.Errorf(codes.NotFound, "Topic not found: %s", req.GetTopicName())
 	}
-	b.topicSchemaCfg[req.GetTopicName()] = topicSchemaConfig{validationPolicy: req.GetValidationPolicy(), validatePayload: req.GetEnablePayloadValidation()}
+	cfg := b.topicSchemaCfg[req.GetTopicName()]
+	cfg.validationPolicy, cfg.validatePayload = req.GetValidationPolicy(), req.GetEnablePayloadValidation()
+	b.topicSchemaCfg[req.GetTopicName()] = cfg
 	return &schemapb.UpdateTopicValidationPolicyResponse{Success: true}, nil
 }
 

@@ -16,9 +16,12 @@ type topic struct {
 	log           []*danubepb.StreamMessage // reliable topics: index == topic_offset
 	producers     map[string]*producer      // by producer_name
 	subs          map[string]*subscription
-	schemaSubject string
-	sealed        uint64          // offsets below are in segments
-	segments      []sealedSegment // by start offset
+	schemaSubject string // enforced on producers; set by the first producer naming one, or by the admin
+	// createdSubject is the subject of the producer that created the topic:
+	// written to the metadata store unchecked, never enforced.
+	createdSubject string
+	sealed         uint64          // offsets below are in segments
+	segments       []sealedSegment // by start offset
 }
 
 type producer struct {

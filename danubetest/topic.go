@@ -36,9 +36,10 @@ func (b *Broker) getTopicLocked(name string, strategy *danubepb.DispatchStrategy
 	if err != nil {
 		return nil, err
 	}
-	if err := b.checkTopicSchemaLocked(t, ref); err != nil {
-		return nil, err
-	}
+	// The creating producer's subject goes to the metadata store unchecked
+	// (topic_cluster.rs); the loaded topic reads only an admin schema config
+	// (topic_control.rs ensure_local), so it enforces no subject yet.
+	t.createdSubject = ref.GetSubject()
 	return t, nil
 }
 
