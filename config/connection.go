@@ -84,8 +84,10 @@ func (c *Connection) Validate(context.Context) error {
 		errs = append(errs, errors.New(`"tls.certFile" and "tls.keyFile" go together: set both for mutual TLS, or neither`))
 	}
 	for _, f := range []struct{ name, path string }{
-		{"tokenFile", c.TokenFile}, {"tls.caFile", c.TLS.CAFile},
-		{"tls.certFile", c.TLS.CertFile}, {"tls.keyFile", c.TLS.KeyFile},
+		{"tokenFile", c.TokenFile},
+		{"tls.caFile", c.TLS.CAFile},
+		{"tls.certFile", c.TLS.CertFile},
+		{"tls.keyFile", c.TLS.KeyFile},
 	} {
 		if f.path == "" {
 			continue

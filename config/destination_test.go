@@ -60,8 +60,10 @@ func TestDestinationConfig_RejectsEachBadValueByName(t *testing.T) {
 		{"version without subject", func(c *DestinationConfig) { c.Schema.Version = 3 }, []string{`"schema.subject"`}},
 		{"empty include entry", func(c *DestinationConfig) { c.Metadata.Include = []string{"a", " "} }, []string{`"metadata.include"`}},
 		{"inner wildcard", func(c *DestinationConfig) { c.Metadata.Exclude = []string{"a*b"} }, []string{`"metadata.exclude"`, `"a*b"`}},
-		{"unknown record format", func(c *DestinationConfig) { c.DestinationWithRecordFormat.RecordFormat = formatName("xml") },
-			[]string{`"sdk.record.format" is "xml"`, "opencdc/json"}},
+		{
+			"unknown record format", func(c *DestinationConfig) { c.DestinationWithRecordFormat.RecordFormat = formatName("xml") },
+			[]string{`"sdk.record.format" is "xml"`, "opencdc/json"},
+		},
 		{"broken format template", func(c *DestinationConfig) {
 			c.DestinationWithRecordFormat.RecordFormat = formatName("template")
 			c.RecordFormatOptions = "{{ .Payload"

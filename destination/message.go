@@ -36,7 +36,7 @@ func NewMapper(cfg *config.DestinationConfig) (*Mapper, error) {
 	}
 	s, err := cfg.RecordSerializer()
 	if err != nil {
-		return nil, err //nolint:wrapcheck // names the parameter
+		return nil, err
 	}
 	m.serializer = s
 	return m, nil

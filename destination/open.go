@@ -36,7 +36,7 @@ func Open(ctx context.Context, cfg *config.DestinationConfig) (*Writer, error) {
 		o.Topic = topic
 		p, err := client.NewProducer(ctx, o)
 		if err != nil {
-			return nil, err //nolint:wrapcheck // the caller names the topic
+			return nil, err
 		}
 		return p, nil
 	})
@@ -56,7 +56,7 @@ func Open(ctx context.Context, cfg *config.DestinationConfig) (*Writer, error) {
 func producerOptions(ctx context.Context, cfg *config.DestinationConfig) (danube.ProducerOptions, error) {
 	ordering, err := cfg.DanubeOrdering()
 	if err != nil {
-		return danube.ProducerOptions{}, err //nolint:wrapcheck // names the parameter
+		return danube.ProducerOptions{}, err
 	}
 	opts := danube.ProducerOptions{
 		Name:        ProducerName(ctx, cfg.ProducerName),

@@ -26,7 +26,7 @@ func NewRouter(topic string) (*Router, error) {
 	}
 	t, err := config.ParseTopicTemplate(topic)
 	if err != nil {
-		return nil, err //nolint:wrapcheck // the error already names the parameter
+		return nil, err
 	}
 	return &Router{tmpl: t}, nil
 }
