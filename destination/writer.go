@@ -14,6 +14,7 @@ import (
 	"github.com/conduitio/conduit-commons/opencdc"
 
 	"github.com/conduitio-labs/conduit-connector-danube/config"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
 )
 
 // Writer sends batches of records to Danube. Write and Close must not be
@@ -88,6 +89,11 @@ func (w *Writer) send(ctx context.Context, b *batch, i int, rec *opencdc.Record)
 	}
 	p, err := w.producers.get(ctx, topic)
 	if err != nil {
+		if _, static := w.router.Static(); !static && errors.Is(err, danube.ErrInvalidTopic) {
+			// Say where the bad name came from: the user fixes the template
+			// or the record's metadata, not the name.
+			return fmt.Errorf(`the "topic" template rendered %q for this record: %w`, topic, err)
+		}
 		return err
 	}
 	msg, err := w.mapper.Message(rec)
