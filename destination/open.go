@@ -36,7 +36,7 @@ func Open(ctx context.Context, cfg *config.DestinationConfig) (*Writer, error) {
 		o.Topic = topic
 		p, err := client.NewProducer(ctx, o)
 		if err != nil {
-			return nil, err
+			return nil, cfg.ExplainError(err)
 		}
 		return p, nil
 	})

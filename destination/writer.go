@@ -24,6 +24,9 @@ type Writer struct {
 	mapper      *Mapper
 	producers   *producers
 	sendTimeout time.Duration
+	// explainConn names the connection parameter behind a failed send
+	// (e.g. a token that expired and no longer registers the producer).
+	explainConn func(error) error
 	closeClient func() error
 	batch       batch // reused by every Write
 }
@@ -43,6 +46,7 @@ func New(cfg *config.DestinationConfig, create ProducerFactory) (*Writer, error)
 		mapper:      mapper,
 		producers:   newProducers(create),
 		sendTimeout: cfg.SendTimeout,
+		explainConn: cfg.ExplainError,
 	}, nil
 }
 
@@ -104,13 +108,13 @@ func (w *Writer) send(ctx context.Context, b *batch, i int, rec *opencdc.Record)
 	err = p.SendAsync(sendCtx, msg, func(err error) {
 		cancel()
 		if err != nil {
-			err = fmt.Errorf("topic %q: %w", topic, explain(topic, err))
+			err = fmt.Errorf("topic %q: %w", topic, explain(topic, w.explainConn(err)))
 		}
 		b.settle(i, err)
 	})
 	if err != nil {
 		cancel()
-		return fmt.Errorf("topic %q: %w", topic, explain(topic, err))
+		return fmt.Errorf("topic %q: %w", topic, explain(topic, w.explainConn(err)))
 	}
 	return nil
 }
