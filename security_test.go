@@ -293,6 +293,7 @@ func newSecureBroker(t *testing.T, opts ...danubetest.Option) *danubetest.Broker
 }
 
 func TestSecurity_TLS(t *testing.T) {
+	verifyNoLeaks(t)
 	pki := newPKI(t)
 	b := newSecureBroker(t, danubetest.WithTLS(pki.serverTLS(false)))
 	tr := &transcript{}
@@ -312,6 +313,7 @@ func TestSecurity_TLS(t *testing.T) {
 }
 
 func TestSecurity_MutualTLS(t *testing.T) {
+	verifyNoLeaks(t)
 	pki := newPKI(t)
 	b := newSecureBroker(t, danubetest.WithTLS(pki.serverTLS(true)))
 	tr := &transcript{}
@@ -339,6 +341,7 @@ func TestSecurity_MutualTLS(t *testing.T) {
 }
 
 func TestSecurity_JWT(t *testing.T) {
+	verifyNoLeaks(t)
 	pki := newPKI(t)
 	secret := []byte("jwt-signing-secret-for-this-test-only")
 	b := newSecureBroker(t, danubetest.WithTLS(pki.serverTLS(false)), danubetest.WithJWT(secret))
