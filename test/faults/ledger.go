@@ -17,10 +17,10 @@ type Ledger struct {
 	resent     int // bound on records written twice by upstream retries
 	writeFails int
 
-	count     map[int]int       // sequence number → times processed
-	lastOff   map[string]uint64 // partition topic → highest offset processed
-	offsets   map[offsetKey]int // partition offset → times processed
-	lastFirst map[string]int    // key → highest sequence number processed for the first time
+	seqs      *seenSet            // sequence numbers processed
+	offsets   map[string]*seenSet // partition topic → offsets processed
+	lastOff   map[string]uint64   // partition topic → highest offset processed
+	lastFirst map[string]int      // key → highest sequence number processed for the first time
 	processed int
 	sameOff   int
 	order     []string // first order violations
@@ -32,16 +32,11 @@ type Ledger struct {
 	destRestarts   int
 }
 
-type offsetKey struct {
-	topic  string
-	offset uint64
-}
-
 func newLedger() *Ledger {
 	return &Ledger{
 		changed:   make(chan struct{}),
-		count:     map[int]int{},
-		offsets:   map[offsetKey]int{},
+		seqs:      newSeenSet(),
+		offsets:   map[string]*seenSet{},
 		lastFirst: map[string]int{},
 		lastOff:   map[string]uint64{},
 	}
@@ -94,13 +89,16 @@ func (l *Ledger) process(r received) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.processed++
-	k := offsetKey{r.topic, r.offset}
-	if l.offsets[k] > 0 {
+	offs := l.offsets[r.topic]
+	if offs == nil {
+		offs = newSeenSet()
+		l.offsets[r.topic] = offs
+	}
+	if !offs.add(int(r.offset)) {
 		l.sameOff++
 	}
-	l.offsets[k]++
 	l.lastOff[r.topic] = max(l.lastOff[r.topic], r.offset)
-	if l.count[r.seq] == 0 {
+	if l.seqs.add(r.seq) {
 		if last, ok := l.lastFirst[r.key]; ok && r.seq < last {
 			l.orderN++
 			if len(l.order) < 5 {
@@ -109,7 +107,6 @@ func (l *Ledger) process(r received) {
 		}
 		l.lastFirst[r.key] = max(l.lastFirst[r.key], r.seq)
 	}
-	l.count[r.seq]++
 	l.notifyLocked()
 }
 
@@ -164,8 +161,8 @@ func (l *Ledger) statsLocked() Stats {
 	return Stats{
 		Written:             l.written,
 		Processed:           l.processed,
-		Distinct:            len(l.count),
-		Duplicates:          l.processed - len(l.count),
+		Distinct:            l.seqs.len(),
+		Duplicates:          l.processed - l.seqs.len(),
 		SameOffset:          l.sameOff,
 		ResendBound:         l.resent,
 		WriteFailures:       l.writeFails,
@@ -185,8 +182,8 @@ func (l *Ledger) Missing(n, limit int) ([]int, int) {
 	defer l.mu.Unlock()
 	var out []int
 	total := 0
-	for seq := range n {
-		if l.count[seq] == 0 {
+	for seq := l.seqs.floor; seq < n; seq++ {
+		if !l.seqs.has(seq) {
 			total++
 			if len(out) < limit {
 				out = append(out, seq)
@@ -206,7 +203,11 @@ func (l *Ledger) lastOffsets() map[string]uint64 {
 func (l *Ledger) distinctOffsets() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.offsets)
+	n := 0
+	for _, s := range l.offsets {
+		n += s.len()
+	}
+	return n
 }
 
 // wait returns the current change channel and a snapshot taken with it.

@@ -19,9 +19,25 @@ import (
 	client "github.com/conduitio-labs/conduit-connector-danube/internal/danube"
 )
 
+// Broker is what a Pipeline needs of the broker: where it listens and what
+// its topics and subscriptions hold. *danubetest.Broker is one; test/soak
+// reaches a test broker in another process.
+type Broker interface {
+	URL() string
+	AdminURL() string
+	Subscription(topic, subscription string) (danubetest.SubscriptionState, bool)
+	Messages(topic string) int
+}
+
+// payloadLister is a Broker that can also list a topic's payloads, which
+// lets the report count the records written twice directly.
+type payloadLister interface {
+	Payloads(topic string) [][]byte
+}
+
 // Config describes a Pipeline.
 type Config struct {
-	Broker *danubetest.Broker
+	Broker Broker
 	// Topic is written and read, e.g. "/default/orders".
 	Topic string
 	// Partitions of Topic; 0 is a plain topic.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
 )
 
 // Report is the outcome of a run.
@@ -55,7 +53,7 @@ func (p *Pipeline) FinishLosing(ctx context.Context, lost int) (Report, error) {
 
 // Drained reports whether every partition's subscription is loaded, has
 // dispatched every message of its topic and has nothing in flight.
-func Drained(b *danubetest.Broker, partitions []string, subscription string) bool {
+func Drained(b Broker, partitions []string, subscription string) bool {
 	for _, t := range partitions {
 		st, ok := b.Subscription(t, subscription)
 		if !ok || !st.Loaded || st.InFlight != 0 || st.NextOffset != uint64(b.Messages(t)) {
@@ -89,16 +87,26 @@ func Poll(ctx context.Context, what string, cond func() bool) error {
 func (p *Pipeline) report(n int) Report {
 	r := Report{Stats: p.Stats(), Records: n}
 	r.Missing, r.MissingCount = p.ledger.Missing(n, 10)
-	inTopic := map[int]int{}
 	for _, t := range p.cfg.PartitionTopics() {
-		for _, payload := range p.cfg.Broker.Payloads(t) {
-			r.TopicMessages++
-			if seq, err := payloadSeq(payload); err == nil {
-				inTopic[seq]++
+		r.TopicMessages += p.cfg.Broker.Messages(t)
+	}
+	lister, ok := p.cfg.Broker.(payloadLister)
+	if !ok {
+		// Every message was processed at least once (or Unprocessed says
+		// otherwise), so the duplicates that are not the same offset again
+		// were written twice.
+		r.ProducerDuplicates = r.Duplicates - r.SameOffset
+	} else {
+		inTopic := map[int]bool{}
+		for _, t := range p.cfg.PartitionTopics() {
+			for _, payload := range lister.Payloads(t) {
+				if seq, err := payloadSeq(payload); err == nil {
+					inTopic[seq] = true
+				}
 			}
 		}
+		r.ProducerDuplicates = r.TopicMessages - len(inTopic)
 	}
-	r.ProducerDuplicates = r.TopicMessages - len(inTopic)
 	r.UnprocessedMessages = r.TopicMessages - p.ledger.distinctOffsets()
 	return r
 }
