@@ -88,15 +88,7 @@ func (r *remoteBroker) get(path string, q url.Values, out any) error {
 	if err != nil {
 		return err
 	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", path, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return r.do(req, out)
 }
 
 // post calls a fault hook.
@@ -107,13 +99,21 @@ func (r *remoteBroker) post(path string, form url.Values) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return r.do(req, nil)
+}
+
+// do sends req and decodes the JSON reply into out (when not nil).
+func (r *remoteBroker) do(req *http.Request, out any) error {
 	resp, err := r.client.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", path, resp.Status)
+		return fmt.Errorf("%s: %s", req.URL.Path, resp.Status)
 	}
-	return nil
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }
