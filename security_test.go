@@ -135,6 +135,7 @@ func (tr *transcript) Write(p []byte) (int, error) {
 }
 
 func (tr *transcript) ctx(t *testing.T) context.Context {
+	t.Helper()
 	logger := zerolog.New(tr).Level(zerolog.TraceLevel)
 	return logger.WithContext(t.Context())
 }

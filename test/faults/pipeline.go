@@ -120,8 +120,7 @@ const (
 // record.
 type Pipeline struct {
 	cfg    Config
-	ctx    context.Context //nolint:containedctx // the pipeline's lifetime, ended by Stop
-	cancel context.CancelFunc
+	cancel context.CancelFunc // ends the pipeline's run, for Stop
 	spec   sdk.Specification
 	srcCfg config.Config
 	dstCfg config.Config
@@ -156,24 +155,28 @@ func Start(ctx context.Context, cfg Config) (*Pipeline, error) {
 	if cfg.Logger != nil {
 		logger = *cfg.Logger
 	}
-	p.ctx, p.cancel = context.WithCancel(logger.WithContext(context.WithoutCancel(ctx)))
-	if err := p.setUp(); err != nil {
-		p.cancel()
+	// The pipeline runs until Stop, not until the caller's ctx ends.
+	runCtx, cancel := context.WithCancel(logger.WithContext(context.WithoutCancel(ctx)))
+	p.cancel = cancel
+	if err := p.setUp(runCtx); err != nil {
+		cancel()
 		return nil, err
 	}
-	dst, err := p.openDestination()
+	dst, err := p.openDestination(runCtx)
 	if err != nil {
-		p.cancel()
+		cancel()
 		return nil, err
 	}
-	src, err := p.openSource(nil)
+	src, err := p.openSource(runCtx, nil)
 	if err != nil {
-		p.cancel()
-		return nil, errors.Join(err, dst.Teardown(context.WithoutCancel(p.ctx)))
+		tctx, tcancel := teardownCtx(runCtx)
+		defer tcancel()
+		cancel()
+		return nil, errors.Join(err, dst.Teardown(tctx))
 	}
 	p.wg.Add(2)
-	go p.writeLoop(dst)
-	go p.readLoop(src)
+	go p.writeLoop(runCtx, dst)
+	go p.readLoop(runCtx, src)
 	return p, nil
 }
 
@@ -204,13 +207,13 @@ func (p *Pipeline) params() (src, dst config.Config) {
 }
 
 // setUp creates a partitioned topic and the subscription.
-func (p *Pipeline) setUp() error {
+func (p *Pipeline) setUp(ctx context.Context) error {
 	if p.cfg.Partitions > 0 {
 		admin, err := client.NewAdmin(client.Config{URL: p.cfg.Broker.AdminURL()})
 		if err != nil {
 			return fmt.Errorf("faults: admin client: %w", err)
 		}
-		err = admin.CreatePartitionedTopic(p.ctx, p.cfg.Topic, p.cfg.Partitions, client.Reliable)
+		err = admin.CreatePartitionedTopic(ctx, p.cfg.Topic, p.cfg.Partitions, client.Reliable)
 		if cerr := admin.Close(); err == nil {
 			err = cerr
 		}
@@ -218,12 +221,12 @@ func (p *Pipeline) setUp() error {
 			return fmt.Errorf("faults: create %s: %w", p.cfg.Topic, err)
 		}
 	}
-	src, err := p.configuredSource()
+	src, err := p.configuredSource(ctx)
 	if err != nil {
 		return err
 	}
-	err = src.LifecycleOnCreated(p.ctx, p.srcCfg)
-	if terr := src.Teardown(p.ctx); err == nil {
+	err = src.LifecycleOnCreated(ctx, p.srcCfg)
+	if terr := src.Teardown(ctx); err == nil {
 		err = terr
 	}
 	if err != nil {
@@ -232,32 +235,36 @@ func (p *Pipeline) setUp() error {
 	return nil
 }
 
-func (p *Pipeline) configuredSource() (sdk.Source, error) {
+func (p *Pipeline) configuredSource(ctx context.Context) (sdk.Source, error) {
 	src := danube.Connector.NewSource()
-	if err := sdk.Util.ParseConfig(p.ctx, p.srcCfg, src.Config(), p.spec.SourceParams); err != nil {
+	if err := sdk.Util.ParseConfig(ctx, p.srcCfg, src.Config(), p.spec.SourceParams); err != nil {
 		return nil, fmt.Errorf("faults: configure the source: %w", err)
 	}
 	return src, nil
 }
 
-func (p *Pipeline) openSource(pos opencdc.Position) (sdk.Source, error) {
-	src, err := p.configuredSource()
+func (p *Pipeline) openSource(ctx context.Context, pos opencdc.Position) (sdk.Source, error) {
+	src, err := p.configuredSource(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := src.Open(p.ctx, pos); err != nil {
-		return nil, errors.Join(fmt.Errorf("faults: open the source: %w", err), src.Teardown(context.WithoutCancel(p.ctx)))
+	if err := src.Open(ctx, pos); err != nil {
+		tctx, cancel := teardownCtx(ctx)
+		defer cancel()
+		return nil, errors.Join(fmt.Errorf("faults: open the source: %w", err), src.Teardown(tctx))
 	}
 	return src, nil
 }
 
-func (p *Pipeline) openDestination() (sdk.Destination, error) {
+func (p *Pipeline) openDestination(ctx context.Context) (sdk.Destination, error) {
 	dst := danube.Connector.NewDestination()
-	if err := sdk.Util.ParseConfig(p.ctx, p.dstCfg, dst.Config(), p.spec.DestinationParams); err != nil {
+	if err := sdk.Util.ParseConfig(ctx, p.dstCfg, dst.Config(), p.spec.DestinationParams); err != nil {
 		return nil, fmt.Errorf("faults: configure the destination: %w", err)
 	}
-	if err := dst.Open(p.ctx); err != nil {
-		return nil, errors.Join(fmt.Errorf("faults: open the destination: %w", err), dst.Teardown(context.WithoutCancel(p.ctx)))
+	if err := dst.Open(ctx); err != nil {
+		tctx, cancel := teardownCtx(ctx)
+		defer cancel()
+		return nil, errors.Join(fmt.Errorf("faults: open the destination: %w", err), dst.Teardown(tctx))
 	}
 	return dst, nil
 }
@@ -278,211 +285,21 @@ func (p *Pipeline) Produced() int {
 	return p.target
 }
 
-// nextBatch waits until there is something to write after next and returns
-// the end of the batch; ok is false once the pipeline stops.
-func (p *Pipeline) nextBatch(next int) (end int, ok bool) {
-	for {
-		p.mu.Lock()
-		target, wake := p.target, p.targetWake
-		p.mu.Unlock()
-		if target > next {
-			return min(next+p.cfg.WriteBatch, target), true
-		}
-		select {
-		case <-wake:
-		case <-p.ctx.Done():
-			return 0, false
-		}
-	}
-}
-
-func (p *Pipeline) writeLoop(dst sdk.Destination) {
-	defer p.wg.Done()
-	next := 0
-	for {
-		end, ok := p.nextBatch(next)
-		if !ok {
-			break
-		}
-		batch := makeRecords(next, end, p.cfg.Keys)
-		n, err := dst.Write(p.ctx, batch)
-		next += n
-		p.ledger.setWritten(next)
-		if err == nil && n == len(batch) {
-			continue
-		}
-		if p.ctx.Err() != nil {
-			break
-		}
-		if err == nil {
-			err = fmt.Errorf("Write confirmed %d of %d records without an error", n, len(batch))
-		}
-		p.ledger.writeFailed(err, len(batch), n)
-		if dst = p.restartDestination(dst); dst == nil {
-			return
-		}
-	}
-	ctx, cancel := p.teardownCtx()
-	defer cancel()
-	_ = dst.Teardown(ctx)
-}
-
-// restartDestination replaces dst with a new instance, as Conduit restarts a
-// failed pipeline; nil when the pipeline stopped meanwhile.
-func (p *Pipeline) restartDestination(dst sdk.Destination) sdk.Destination {
-	ctx, cancel := p.teardownCtx()
-	defer cancel()
-	if err := dst.Teardown(ctx); err != nil {
-		p.ledger.failed("destination teardown", err)
-	}
-	for p.pause() {
-		next, err := p.openDestination()
-		if err == nil {
-			p.ledger.restarted(false)
-			return next
-		}
-		p.ledger.failed("destination", err)
-	}
-	return nil
-}
-
-// pause waits RestartDelay; false when the pipeline stopped.
-func (p *Pipeline) pause() bool {
+// pause waits RestartDelay; false when ctx ended.
+func (p *Pipeline) pause(ctx context.Context) bool {
 	t := time.NewTimer(p.cfg.RestartDelay)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-p.ctx.Done():
+	case <-ctx.Done():
 		return false
 	}
 }
 
 // teardownCtx bounds a Teardown as Conduit does; it outlives Stop.
-func (p *Pipeline) teardownCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(p.ctx), 30*time.Second)
-}
-
-func (p *Pipeline) readLoop(src sdk.Source) {
-	defer p.wg.Done()
-	var last opencdc.Position
-	for {
-		readCtx, cancel := context.WithCancel(p.ctx)
-		p.mu.Lock()
-		p.cancelRead = cancel
-		pending := p.request != nil
-		p.mu.Unlock()
-		var recs []opencdc.Record
-		var err error
-		if !pending {
-			recs, err = src.ReadN(readCtx, p.cfg.ReadBatch)
-		}
-		cancel()
-		ackErr := p.handle(src, recs, &last)
-		if p.ctx.Err() != nil {
-			p.teardownSource(src, StopGraceful)
-			return
-		}
-		if req := p.takeRequest(); req != nil {
-			src = p.restartSource(src, last, req.mode)
-			close(req.done)
-		} else if err != nil || ackErr != nil {
-			if err != nil {
-				p.ledger.failed("source", err)
-			}
-			src = p.restartSource(src, last, StopGraceful)
-		}
-		if src == nil {
-			return
-		}
-	}
-}
-
-// handle processes and acknowledges records in order, as Conduit does once
-// its destination wrote them. It stops at the first failed Ack: the record
-// was processed, but Conduit's position stays at the one before.
-func (p *Pipeline) handle(src sdk.Source, recs []opencdc.Record, last *opencdc.Position) error {
-	for _, rec := range recs {
-		r, err := decodeReceived(rec)
-		if err != nil {
-			p.ledger.undecodable(err)
-		} else {
-			if p.cfg.Process != nil {
-				p.cfg.Process(r.seq)
-			}
-			p.ledger.process(r)
-		}
-		if err := src.Ack(p.ctx, rec.Position); err != nil {
-			if p.ctx.Err() == nil {
-				p.ledger.failed("source ack", err)
-			}
-			return err
-		}
-		*last = rec.Position
-	}
-	return nil
-}
-
-func (p *Pipeline) takeRequest() *sourceRequest {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	r := p.request
-	p.request = nil
-	return r
-}
-
-func (p *Pipeline) teardownSource(src sdk.Source, mode StopMode) {
-	ctx, cancel := p.teardownCtx()
-	defer cancel()
-	if mode == StopAbandoningAcks {
-		cancel() // no time to send what is queued
-	}
-	if err := src.Teardown(ctx); err != nil && mode == StopGraceful {
-		p.ledger.failed("source teardown", err)
-	}
-}
-
-// restartSource tears src down and opens a new instance at last, the
-// position Conduit stored; nil when the pipeline stopped meanwhile.
-func (p *Pipeline) restartSource(src sdk.Source, last opencdc.Position, mode StopMode) sdk.Source {
-	p.teardownSource(src, mode)
-	if p.cfg.SourceStopped != nil {
-		p.cfg.SourceStopped()
-	}
-	for {
-		next, err := p.openSource(last)
-		if err == nil {
-			p.ledger.restarted(true)
-			return next
-		}
-		p.ledger.failed("source", err)
-		if !p.pause() {
-			return nil
-		}
-	}
-}
-
-// RestartSource stops the source (mode says how) and opens a new instance
-// at the position of the last acknowledged record. It returns once the new
-// instance is open.
-func (p *Pipeline) RestartSource(ctx context.Context, mode StopMode) error {
-	req := &sourceRequest{mode: mode, done: make(chan struct{})}
-	p.mu.Lock()
-	if p.stopped || p.request != nil {
-		p.mu.Unlock()
-		return errors.New("faults: the pipeline is stopped or a restart is under way")
-	}
-	p.request = req
-	if p.cancelRead != nil {
-		p.cancelRead()
-	}
-	p.mu.Unlock()
-	select {
-	case <-req.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("faults: restart the source: %w", ctx.Err())
-	}
+func teardownCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 }
 
 // Stats returns a snapshot of the ledger.

@@ -100,7 +100,7 @@ func control(b *danubetest.Broker) http.Handler {
 		n, err := strconv.Atoi(r.FormValue("n"))
 		code, cerr := strconv.Atoi(r.FormValue("code"))
 		if err = errors.Join(err, cerr); err == nil {
-			b.FailNext(r.FormValue("method"), n, codes.Code(code)) //nolint:gosec // small status codes
+			b.FailNext(r.FormValue("method"), n, codes.Code(code))
 		}
 		reply(w, nil, err)
 	})
@@ -120,5 +120,7 @@ func reply(w http.ResponseWriter, v any, err error) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		fmt.Fprintln(os.Stderr, "brokerd: reply:", err)
+	}
 }
