@@ -1,6 +1,7 @@
 package faults_test
 
 import (
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,4 +155,31 @@ func TestBrokerCrashBeforeFirstCursorWrite(t *testing.T) {
 		t.Errorf("record %d, written after the crash, is missing", m[len(m)-1])
 	}
 	t.Logf("RESULT %s: %d of %d records lost (published, not yet dispatched at the crash), 0 after it", t.Name(), r.MissingCount, r.Records)
+}
+
+// The broker unreachable for a few seconds (listeners down, state kept),
+// longer than the connector's retries (retry.maxBackoff 500 ms: about 2 s of
+// send retries, 3 s of acknowledgement retries). Both sides fail with an
+// error, are restarted (Conduit's error recovery; Open fails until the
+// broker is back) and resume: the destination from the first unconfirmed
+// record, the source at its last position. Nothing is lost. The source
+// emits again only records whose Ack call failed; the destination writes
+// again at most the records behind each failed Write plus the sends in
+// flight at each outage.
+func TestBrokerDownForAWhile(t *testing.T) {
+	b := newBroker(t)
+	r := runFaults(t, b, faults.Config{}, []int{records / 3, 2 * records / 3}, func() {
+		b.Stop()
+		time.Sleep(3 * time.Second) // the outage itself, not a wait for something
+		if err := b.Start(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	failedAcks := 0
+	for _, e := range r.Errors {
+		if strings.HasPrefix(e, "source ack:") {
+			failedAcks++
+		}
+	}
+	check(t, r, bound{sameOffset: failedAcks, writtenTwice: 2*maxInFlight + r.ResendBound, errors: true})
 }
