@@ -101,22 +101,21 @@ func (s schemaService) RegisterSchema(_ context.Context, req *schemapb.RegisterS
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	subj := b.schemas.subjects[req.GetSubject()]
-	if subj != nil {
-		for _, v := range subj.versions {
-			if v.fingerprint == def.fingerprint {
-				return &schemapb.RegisterSchemaResponse{SchemaId: subj.id, Version: v.version, Fingerprint: v.fingerprint}, nil
-			}
-		}
-		if latest := b.schemas.latest(subj.name); latest != nil {
-			if errs := compatibilityErrors(latest.def, def, subj.compatibility); len(errs) > 0 {
-				return nil, status.Errorf(codes.Internal, "Failed to register schema: Schema is not compatible with subject '%s' (mode: %s): %s",
-					subj.name, modeDebug(subj.compatibility), strings.Join(errs, "; "))
-			}
-		}
-	} else {
+	if subj == nil {
 		subj = &schemaSubject{id: b.schemas.nextID, name: req.GetSubject(), compatibility: "backward"}
 		b.schemas.nextID++
 		b.schemas.subjects[subj.name] = subj
+	}
+	for _, v := range subj.versions {
+		if v.fingerprint == def.fingerprint {
+			return &schemapb.RegisterSchemaResponse{SchemaId: subj.id, Version: v.version, Fingerprint: v.fingerprint}, nil
+		}
+	}
+	if latest := b.schemas.latest(subj.name); latest != nil {
+		if errs := compatibilityErrors(latest.def, def, subj.compatibility); len(errs) > 0 {
+			return nil, status.Errorf(codes.Internal, "Failed to register schema: Schema is not compatible with subject '%s' (mode: %s): %s",
+				subj.name, modeDebug(subj.compatibility), strings.Join(errs, "; "))
+		}
 	}
 	var next uint32 = 1
 	if n := len(subj.versions); n > 0 {

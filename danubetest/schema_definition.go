@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
@@ -56,7 +57,7 @@ type schemaDefinition struct {
 func parseSchemaDefinition(typ string, def []byte) (schemaDefinition, error) {
 	kind, ok := schemaKindOf(typ)
 	if !ok {
-		return schemaDefinition{}, fmt.Errorf("Unknown schema type: %s", typ)
+		return schemaDefinition{}, fmt.Errorf("Unknown schema type: %s", typ) //nolint:staticcheck // the broker's own text
 	}
 	switch kind {
 	case kindBytes, kindString, kindNumber:
@@ -64,14 +65,14 @@ func parseSchemaDefinition(typ string, def []byte) (schemaDefinition, error) {
 		return schemaDefinition{kind: kind, fingerprint: string(kind)}, nil
 	case kindProtobuf:
 		if !utf8.Valid(def) {
-			return schemaDefinition{}, fmt.Errorf("Invalid UTF-8 in Protobuf schema: invalid utf-8 sequence")
+			return schemaDefinition{}, errors.New("Invalid UTF-8 in Protobuf schema: invalid utf-8 sequence") //nolint:staticcheck // the broker's own text
 		}
 		return schemaDefinition{kind: kind, raw: string(def), fingerprint: sha256Fingerprint(def)}, nil
 	case kindJSON, kindAvro:
 	}
 	label := map[schemaKind]string{kindJSON: "JSON", kindAvro: "Avro"}[kind]
 	if !utf8.Valid(def) {
-		return schemaDefinition{}, fmt.Errorf("Invalid UTF-8 in %s schema: invalid utf-8 sequence", label)
+		return schemaDefinition{}, fmt.Errorf("Invalid UTF-8 in %s schema: invalid utf-8 sequence", label) //nolint:staticcheck // the broker's own text
 	}
 	value, err := decodeJSON(def)
 	if err != nil {
@@ -140,7 +141,7 @@ func decodeJSON(def []byte) (any, error) {
 	dec.UseNumber() // keep number literals as written, like serde_json
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("invalid JSON: %w", err)
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("trailing characters after the JSON value")
