@@ -64,7 +64,8 @@ func TestBrokerCrashRollingCursorsBackShared(t *testing.T) {
 
 // crashes produces the records and crashes the broker at each fault point,
 // once every partition has a persisted cursor (before that the broker
-// restarts a subscription at the topic's end: see TestBrokerCrashBeforeFirstCursorWrite).
+// restarts a subscription at the topic's end: see
+// TestBrokerRestartBeforeTheFirstAcknowledgement).
 // It returns how many messages the crashes rolled back.
 func crashes(t *testing.T, b *danubetest.Broker, p *faults.Pipeline, sub string) (rolledBack, n int) {
 	t.Helper()
@@ -101,60 +102,66 @@ func crashes(t *testing.T, b *danubetest.Broker, p *faults.Pipeline, sub string)
 	return rolledBack, n
 }
 
-// Danube restarts a subscription whose cursor was never persisted at the
-// topic's end. A crash before the first cursor write (the real broker writes
-// it 5 s after the subscription is loaded, then at most every 5 s) therefore
-// loses every message that was published but not yet dispatched: exactly
-// the sum over partitions of messages - dispatched at the crash. Messages
-// published afterwards flow again. This pins the broker's behaviour the
-// README warns about; the connector cannot get those messages back.
-func TestBrokerCrashBeforeFirstCursorWrite(t *testing.T) {
-	// A negative interval never writes cursors on its own.
-	b := newBroker(t, danubetest.WithCursorFlushInterval(-1))
-	ctx := caseCtx(t)
-	written := make(chan struct{})
-	var once sync.Once
-	release := func() { once.Do(func() { close(written) }) }
-	t.Cleanup(release) // lets the pipeline stop if the test fails early
-	p := start(t, b, faults.Config{Process: func(seq int) {
-		if seq == records/10 {
-			<-written // a slow consumer: the topic holds a backlog at the crash
-		}
-	}})
-	p.Produce(records)
-	if err := p.WaitFor(ctx, "every record written", func(s faults.Stats) bool { return s.Written == records }); err != nil {
-		t.Fatal(err)
+// Danube restarts a subscription whose cursor it never wrote at the topic's
+// end, and it writes the cursor only on an acknowledgement at least 5 s
+// after the subscription was loaded (a graceful shutdown writes it too, but
+// only if something was acknowledged). A broker restart, graceful or a
+// crash, before that loses every message published but not yet delivered:
+// exactly the sum over partitions of messages - dispatched at the restart.
+// Messages published afterwards flow again. This pins the broker's
+// behaviour the README warns about; the connector cannot get those messages
+// back. Here the downstream side acknowledges nothing before the restart.
+func TestBrokerRestartBeforeTheFirstAcknowledgement(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts danubetest.RestartOptions
+	}{{"graceful", danubetest.RestartOptions{}}, {"crash", danubetest.RestartOptions{RollbackCursors: true}}} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBroker(t)
+			ctx := caseCtx(t)
+			restarted := make(chan struct{})
+			var once sync.Once
+			release := func() { once.Do(func() { close(restarted) }) }
+			t.Cleanup(release) // lets the pipeline stop if the test fails early
+			p := start(t, b, faults.Config{Process: func(seq int) {
+				<-restarted // nothing is acknowledged before the restart
+			}})
+			p.Produce(records)
+			if err := p.WaitFor(ctx, "every record written", func(s faults.Stats) bool { return s.Written == records }); err != nil {
+				t.Fatal(err)
+			}
+			b.Stop()
+			lost := 0
+			for _, part := range (&faults.Config{Topic: "/default/faults", Partitions: partitions}).PartitionTopics() {
+				st, _ := b.Subscription(part, "faults")
+				if st.Persisted >= 0 {
+					t.Fatalf("%s has a persisted cursor", part)
+				}
+				lost += b.Messages(part) - int(st.NextOffset)
+			}
+			if err := b.Restart(tt.opts); err != nil {
+				t.Fatal(err)
+			}
+			release()
+			p.Produce(1000) // published after the restart: delivered
+			r, err := p.FinishLosing(ctx, lost)
+			t.Logf("report: %s", r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lost == 0 || r.MissingCount != lost {
+				t.Errorf("the restart left %d messages undispatched; %d records are missing", lost, r.MissingCount)
+			}
+			if r.SameOffset != 0 || r.OrderViolations != 0 {
+				t.Errorf("%d records emitted again, %d order violations", r.SameOffset, r.OrderViolations)
+			}
+			if m, _ := p.Missing(records+1000, records+1000); len(m) > 0 && m[len(m)-1] >= records {
+				t.Errorf("record %d, written after the restart, is missing", m[len(m)-1])
+			}
+			t.Logf("RESULT %s: %d of %d records lost (published, not yet dispatched at the restart), 0 after it",
+				t.Name(), r.MissingCount, r.Records)
+		})
 	}
-	parts := (&faults.Config{Topic: "/default/faults", Partitions: partitions}).PartitionTopics()
-	b.Stop()
-	lost := 0
-	for _, part := range parts {
-		st, _ := b.Subscription(part, "faults")
-		if st.Persisted >= 0 {
-			t.Fatalf("%s has a persisted cursor", part)
-		}
-		lost += b.Messages(part) - int(st.NextOffset)
-	}
-	if err := b.Restart(danubetest.RestartOptions{RollbackCursors: true}); err != nil {
-		t.Fatal(err)
-	}
-	release()
-	p.Produce(1000) // published after the restart: delivered
-	r, err := p.FinishLosing(ctx, lost)
-	t.Logf("report: %s", r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lost == 0 || r.MissingCount != lost {
-		t.Errorf("the crash left %d messages undispatched; %d records are missing", lost, r.MissingCount)
-	}
-	if r.SameOffset != 0 || r.OrderViolations != 0 {
-		t.Errorf("%d records emitted again, %d order violations", r.SameOffset, r.OrderViolations)
-	}
-	if m, _ := p.Missing(records+1000, records+1000); len(m) > 0 && m[len(m)-1] >= records {
-		t.Errorf("record %d, written after the crash, is missing", m[len(m)-1])
-	}
-	t.Logf("RESULT %s: %d of %d records lost (published, not yet dispatched at the crash), 0 after it", t.Name(), r.MissingCount, r.Records)
 }
 
 // The broker unreachable for a few seconds (listeners down, state kept),
