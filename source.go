@@ -72,7 +72,7 @@ func (s *Source) Open(ctx context.Context, pos opencdc.Position) error {
 	spec := subscriptionSpec(ctx, &s.config)
 	consumers, err := iterator.Subscribe(ctx, b, spec)
 	if err != nil {
-		return fmt.Errorf("open: %w", err)
+		return fmt.Errorf("open: %w", s.config.ExplainError(err))
 	}
 	// The subscription exists before history is read (Subscribe above), so
 	// the combined iterator misses nothing published meanwhile.
@@ -258,7 +258,7 @@ func createSubscription(ctx context.Context, c *config.SourceConfig) error {
 	spec := subscriptionSpec(ctx, c)
 	consumers, err := iterator.Subscribe(ctx, b, spec)
 	if err != nil {
-		return fmt.Errorf("create subscription: %w", err)
+		return fmt.Errorf("create subscription: %w", c.ExplainError(err))
 	}
 	if err := iterator.CloseConsumers(ctx, consumers); err != nil {
 		return fmt.Errorf("create subscription: %w", err)

@@ -18,6 +18,10 @@ import (
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
 )
 
+// maxRetryBackoff caps one wait between retries: a longer one would make a
+// single retry of Open or of an acknowledgement look like a hang.
+const maxRetryBackoff = 5 * time.Minute
+
 // Connection says how to reach and authenticate to a Danube broker.
 type Connection struct {
 	// URL is the Danube broker's service URL, e.g. http://127.0.0.1:6650, or
@@ -77,8 +81,9 @@ func (c *Connection) Validate(context.Context) error {
 	if c.Token != "" && c.TokenFile != "" {
 		errs = append(errs, errors.New(`"token" and "tokenFile" are both set: keep one`))
 	}
-	if c.RetryMaxBackoff <= 0 {
-		errs = append(errs, fmt.Errorf(`"retry.maxBackoff" is %v: it must be positive, e.g. 5s`, c.RetryMaxBackoff))
+	if c.RetryMaxBackoff <= 0 || c.RetryMaxBackoff > maxRetryBackoff {
+		errs = append(errs, fmt.Errorf(`"retry.maxBackoff" is %v: it must be positive and at most %v, e.g. 5s`,
+			c.RetryMaxBackoff, maxRetryBackoff))
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		errs = append(errs, errors.New(`"tls.certFile" and "tls.keyFile" go together: set both for mutual TLS, or neither`))

@@ -17,6 +17,14 @@ import (
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
 )
 
+// Upper bounds keep an absurd value from exhausting memory or goroutines at
+// Open: the receive queue is allocated up front and each ack worker is a
+// goroutine.
+const (
+	maxReadBuffer     = 100000
+	maxAckConcurrency = 1024
+)
+
 // Subscription types accepted by the subscriptionType parameter.
 const (
 	SubscriptionExclusive = "exclusive"
@@ -79,10 +87,10 @@ type SourceConfig struct {
 	// Conduit to read them. It is raised to partitions x window
 	// (maxUnackedMessages, else 10) so the broker never waits on this
 	// consumer. Memory use is bounded by it, whatever the backlog.
-	ReadBuffer int `json:"readBuffer" default:"100" validate:"gt=0"`
+	ReadBuffer int `json:"readBuffer" default:"100" validate:"gt=0,lt=100001"`
 	// AckConcurrency is how many acknowledgements are sent to the broker at
 	// the same time, so that acknowledging never holds up reading.
-	AckConcurrency int `json:"ackConcurrency" default:"8" validate:"gt=0"`
+	AckConcurrency int `json:"ackConcurrency" default:"8" validate:"gt=0,lt=1025"`
 	// CreateMissingTopics creates a configured topic that does not exist yet
 	// as a reliable, non-partitioned topic, so the subscription exists before
 	// the first message is published (a new subscription only receives
@@ -154,11 +162,11 @@ func (c *SourceConfig) Validate(ctx context.Context) error {
 	case c.MaxUnackedMessages > 0 && c.AdminURL == "":
 		errs = append(errs, errors.New(`"maxUnackedMessages" needs "adminURL": set the broker's admin URL (e.g. http://127.0.0.1:50051) or set maxUnackedMessages to 0`))
 	}
-	if c.ReadBuffer < 1 {
-		errs = append(errs, fmt.Errorf(`"readBuffer" is %d: it must be at least 1`, c.ReadBuffer))
+	if c.ReadBuffer < 1 || c.ReadBuffer > maxReadBuffer {
+		errs = append(errs, fmt.Errorf(`"readBuffer" is %d: it must be between 1 and %d`, c.ReadBuffer, maxReadBuffer))
 	}
-	if c.AckConcurrency < 1 {
-		errs = append(errs, fmt.Errorf(`"ackConcurrency" is %d: it must be at least 1`, c.AckConcurrency))
+	if c.AckConcurrency < 1 || c.AckConcurrency > maxAckConcurrency {
+		errs = append(errs, fmt.Errorf(`"ackConcurrency" is %d: it must be between 1 and %d`, c.AckConcurrency, maxAckConcurrency))
 	}
 	errs = append(errs, c.validateSnapshot()...)
 	return errors.Join(errs...)

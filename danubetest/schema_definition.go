@@ -57,7 +57,7 @@ type schemaDefinition struct {
 func parseSchemaDefinition(typ string, def []byte) (schemaDefinition, error) {
 	kind, ok := schemaKindOf(typ)
 	if !ok {
-		return schemaDefinition{}, fmt.Errorf("Unknown schema type: %s", typ) //nolint:staticcheck // the broker's own text
+		return schemaDefinition{}, fmt.Errorf("Unknown schema type: %s", typ)
 	}
 	switch kind {
 	case kindBytes, kindString, kindNumber:
@@ -65,14 +65,14 @@ func parseSchemaDefinition(typ string, def []byte) (schemaDefinition, error) {
 		return schemaDefinition{kind: kind, fingerprint: string(kind)}, nil
 	case kindProtobuf:
 		if !utf8.Valid(def) {
-			return schemaDefinition{}, errors.New("Invalid UTF-8 in Protobuf schema: invalid utf-8 sequence") //nolint:staticcheck // the broker's own text
+			return schemaDefinition{}, errors.New("Invalid UTF-8 in Protobuf schema: invalid utf-8 sequence")
 		}
 		return schemaDefinition{kind: kind, raw: string(def), fingerprint: sha256Fingerprint(def)}, nil
 	case kindJSON, kindAvro:
 	}
 	label := map[schemaKind]string{kindJSON: "JSON", kindAvro: "Avro"}[kind]
 	if !utf8.Valid(def) {
-		return schemaDefinition{}, fmt.Errorf("Invalid UTF-8 in %s schema: invalid utf-8 sequence", label) //nolint:staticcheck // the broker's own text
+		return schemaDefinition{}, fmt.Errorf("Invalid UTF-8 in %s schema: invalid utf-8 sequence", label)
 	}
 	value, err := decodeJSON(def)
 	if err != nil {

@@ -16,7 +16,7 @@ const ackMethod = "/danube.ConsumerService/Ack"
 // through, nothing is reported, lost or emitted twice.
 func TestAcksFailingForAWhile(t *testing.T) {
 	b := newBroker(t)
-	r := runFaults(t, b, faults.Config{}, faultPoints, func() { b.FailNext(ackMethod, 40, codes.Unavailable) })
+	r := runFaults(t, b, faultPoints, func() { b.FailNext(ackMethod, 40, codes.Unavailable) })
 	check(t, r, bound{})
 }
 

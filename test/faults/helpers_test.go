@@ -95,10 +95,10 @@ func waitProcessed(t *testing.T, ctx context.Context, p *faults.Pipeline, n int)
 // runFaults produces the records, calls fault each time the processed
 // records reach one of points, and returns the report once everything
 // arrived.
-func runFaults(t *testing.T, b *danubetest.Broker, cfg faults.Config, points []int, fault func()) faults.Report {
+func runFaults(t *testing.T, b *danubetest.Broker, points []int, fault func()) faults.Report {
 	t.Helper()
 	ctx := caseCtx(t)
-	p := start(t, b, cfg)
+	p := start(t, b, faults.Config{})
 	p.Produce(records)
 	for _, at := range points {
 		waitProcessed(t, ctx, p, at)

@@ -26,7 +26,7 @@ var faultPoints = []int{records / 4, records / 2, 3 * records / 4}
 // again, so at most maxInFlight records per restart are written twice.
 func TestBrokerRestartKeepingState(t *testing.T) {
 	b := newBroker(t)
-	r := runFaults(t, b, faults.Config{}, faultPoints, func() {
+	r := runFaults(t, b, faultPoints, func() {
 		if err := b.Restart(danubetest.RestartOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +175,7 @@ func TestBrokerRestartBeforeTheFirstAcknowledgement(t *testing.T) {
 // flight at each outage.
 func TestBrokerDownForAWhile(t *testing.T) {
 	b := newBroker(t)
-	r := runFaults(t, b, faults.Config{}, []int{records / 3, 2 * records / 3}, func() {
+	r := runFaults(t, b, []int{records / 3, 2 * records / 3}, func() {
 		b.Stop()
 		time.Sleep(3 * time.Second) // the outage itself, not a wait for something
 		if err := b.Start(); err != nil {

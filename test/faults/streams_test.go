@@ -2,8 +2,6 @@ package faults_test
 
 import (
 	"testing"
-
-	"github.com/conduitio-labs/conduit-connector-danube/test/faults"
 )
 
 // Receive streams cut mid-delivery (UNAVAILABLE, as a network cut): the
@@ -17,5 +15,5 @@ func TestReceiveStreamsCut(t *testing.T) {
 	for i := 1; i <= 8; i++ {
 		cuts = append(cuts, i*records/9)
 	}
-	check(t, runFaults(t, b, faults.Config{}, cuts, b.CutStreams), bound{})
+	check(t, runFaults(t, b, cuts, b.CutStreams), bound{})
 }
