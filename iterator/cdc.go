@@ -66,9 +66,12 @@ type CDC struct {
 	// unacked counts those records per message (a shared subscription may
 	// emit a redelivery again).
 	unacked map[msgKey]int
-	seq     uint64
-	posCap  int // capacity for the next encoded position
-	failure error
+	// redelivered counts the redeliveries of records Conduit still holds
+	// (ordered subscriptions), to warn before the broker's poison policy acts.
+	redelivered map[msgKey]int
+	seq         uint64
+	posCap      int // capacity for the next encoded position
+	failure     error
 }
 
 type topicReader struct {
@@ -113,6 +116,8 @@ func NewCDC(cfg CDCConfig, resume *Position) (*CDC, error) {
 		msgs:      make(chan delivery, cfg.Buffer),
 		inConduit: map[string]emittedRecord{},
 		unacked:   map[msgKey]int{},
+
+		redelivered: map[msgKey]int{},
 	}
 	known := map[string]bool{}
 	for _, tc := range cfg.Topics {
@@ -262,7 +267,15 @@ func (c *CDC) process(ctx context.Context, d delivery) (rec opencdc.Record, ok b
 	dup, becameLossy := c.tracker.observe(msg.ID)
 	if dup {
 		isPending := c.unacked[key] > 0
+		deliveries := 0
+		if isPending {
+			c.redelivered[key]++
+			deliveries = c.redelivered[key] + 1 // the first delivery was emitted
+		}
 		c.mu.Unlock()
+		if deliveries == danubeMaxDeliveries {
+			logPoisonRisk(ctx, msg.ID)
+		}
 		sdk.Logger(ctx).Debug().Str("topic", msg.ID.Topic).Uint64("offset", msg.ID.Offset).
 			Msg("dropping a redelivered message that was already emitted")
 		if isPending {
@@ -296,6 +309,21 @@ func (c *CDC) process(ctx context.Context, d delivery) (rec opencdc.Record, ok b
 	return rec, true, nil
 }
 
+// danubeMaxDeliveries is Danube's default limit of deliveries of one message
+// before its subscription's poison policy applies.
+const danubeMaxDeliveries = 6
+
+// logPoisonRisk explains why a message Conduit is still processing keeps
+// coming back, and what the broker does next.
+func logPoisonRisk(ctx context.Context, id danube.MessageID) {
+	sdk.Logger(ctx).Error().Str("topic", id.Topic).Uint64("offset", id.Offset).
+		Msgf("message at %s offset %d was delivered %d times while Conduit still processes it: the broker's ack "+
+			"timeout (default 30 s) passed each time; under Danube's default poison policy Block the subscription "+
+			"stops at the next timeout and ignores late acknowledgements; speed up the destination, raise the "+
+			"subscription's ack timeout or maximum redeliveries, or set its poison policy to drop or dead_letter; "+
+			"a broker restart resumes a blocked subscription", id.Topic, id.Offset, danubeMaxDeliveries)
+}
+
 func (c *CDC) consumerError(topic string, err error) error {
 	if errors.Is(err, danube.ErrSubscriptionTaken) {
 		return SubscriptionTakenError(topic, c.cfg.Subscription, c.cfg.ConsumerName, err)
@@ -324,6 +352,7 @@ func (c *CDC) Ack(ctx context.Context, pos opencdc.Position) error {
 		key := msgKey{e.id.Topic, e.id.Offset}
 		if c.unacked[key]--; c.unacked[key] <= 0 {
 			delete(c.unacked, key)
+			delete(c.redelivered, key)
 		}
 	}
 	c.mu.Unlock()

@@ -1,6 +1,7 @@
 package iterator
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/conduitio/conduit-commons/opencdc"
 	"github.com/matryer/is"
+	"github.com/rs/zerolog"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
 )
@@ -307,4 +309,32 @@ func mustMarshal(t *testing.T, p Position) opencdc.Position {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func TestCDC_WarnsOnceWhenAHeldRecordReachesTheBrokersDeliveryLimit(t *testing.T) {
+	is := is.New(t)
+	var logs bytes.Buffer
+	ctx, cancel := context.WithTimeout(zerolog.New(&logs).WithContext(context.Background()), 5*time.Second)
+	defer cancel()
+	f := newFakeConsumer(plain)
+	c := newTestCDC(t, true, nil, TopicConsumer{Topic: plain, Consumer: f})
+	f.deliver(plain, 1, "m")
+	first, err := c.Next(ctx)
+	is.NoErr(err)
+
+	for range danubeMaxDeliveries { // deliveries 2..7 while Conduit holds it
+		f.deliver(plain, 1, "m")
+	}
+	f.deliver(plain, 2, "m")
+	rec, err := c.Next(ctx) // processes every redelivery first
+	is.NoErr(err)
+	is.Equal(positionOf(t, rec).Offset, uint64(2))
+	is.Equal(strings.Count(logs.String(), `"level":"error"`), 1)
+	is.True(strings.Contains(logs.String(), plain+" offset 1 was delivered 6 times while Conduit still processes it"))
+	is.True(strings.Contains(logs.String(), "poison policy"))
+
+	is.NoErr(c.Ack(ctx, first.Position))
+	c.mu.Lock()
+	is.Equal(len(c.redelivered), 0) // forgotten once acknowledged
+	c.mu.Unlock()
 }
