@@ -286,6 +286,7 @@ func (c *CDC) process(ctx context.Context, d delivery) (rec opencdc.Record, ok b
 		}
 		return opencdc.Record{}, false, nil
 	}
+	skipped := c.tracker.takeSkipped()
 	c.seq++
 	pos := appendPositionHead(make([]byte, 0, c.posCap), d.reader.topicJSON, part, msg.ID.Offset, c.seq)
 	pos = append(c.tracker.appendEmitted(pos), '}')
@@ -294,6 +295,12 @@ func (c *CDC) process(ctx context.Context, d delivery) (rec opencdc.Record, ok b
 	c.unacked[key]++
 	c.mu.Unlock()
 
+	if skipped != nil {
+		sdk.Logger(ctx).Error().Str("topic", skipped.topic).Uint64("from", skipped.lo).Uint64("to", skipped.hi).
+			Msgf("%s offsets %d..%d were skipped by the broker (for example it restarted before it wrote the "+
+				"subscription's cursor, which loses the backlog): they are lost for this subscription; "+
+				"republish them if needed", skipped.topic, skipped.lo, skipped.hi)
+	}
 	if becameLossy {
 		sdk.Logger(ctx).Warn().Str("topic", msg.ID.Topic).
 			Msg("topic is NonReliable (its messages carry no offsets): the broker drops messages when the " +

@@ -313,9 +313,7 @@ func mustMarshal(t *testing.T, p Position) opencdc.Position {
 
 func TestCDC_WarnsOnceWhenAHeldRecordReachesTheBrokersDeliveryLimit(t *testing.T) {
 	is := is.New(t)
-	var logs bytes.Buffer
-	ctx, cancel := context.WithTimeout(zerolog.New(&logs).WithContext(context.Background()), 5*time.Second)
-	defer cancel()
+	ctx, logs := loggingContext(t)
 	f := newFakeConsumer(plain)
 	c := newTestCDC(t, true, nil, TopicConsumer{Topic: plain, Consumer: f})
 	f.deliver(plain, 1, "m")
@@ -337,4 +335,28 @@ func TestCDC_WarnsOnceWhenAHeldRecordReachesTheBrokersDeliveryLimit(t *testing.T
 	c.mu.Lock()
 	is.Equal(len(c.redelivered), 0) // forgotten once acknowledged
 	c.mu.Unlock()
+}
+
+func TestCDC_ReportsOffsetsTheBrokerSkipped(t *testing.T) {
+	is := is.New(t)
+	ctx, logs := loggingContext(t)
+	f := newFakeConsumer(plain)
+	c := newTestCDC(t, true, nil, TopicConsumer{Topic: plain, Consumer: f})
+	f.deliver(plain, 1, "m")
+	f.deliver(plain, 5, "m")
+	for range 2 {
+		_, err := c.Next(ctx)
+		is.NoErr(err)
+	}
+	is.Equal(strings.Count(logs.String(), `"level":"error"`), 1)
+	is.True(strings.Contains(logs.String(), plain+" offsets 2..4 were skipped by the broker"))
+}
+
+// loggingContext returns a context whose connector log is captured.
+func loggingContext(t *testing.T) (context.Context, *bytes.Buffer) {
+	t.Helper()
+	logs := &bytes.Buffer{}
+	ctx, cancel := context.WithTimeout(zerolog.New(logs).WithContext(context.Background()), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx, logs
 }

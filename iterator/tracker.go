@@ -14,6 +14,15 @@ type tracker struct {
 	dedupe bool // ordered subscription: drop redeliveries
 	parts  map[string]*partitionState
 	names  []string // keys of parts, sorted: the order of "emitted" in a position
+	// skipped is the range of offsets the last observed delivery jumped over
+	// (ordered subscriptions only); takeSkipped reports and clears it.
+	skipped *skippedRange
+}
+
+// skippedRange is a gap in a reliable partition's first deliveries.
+type skippedRange struct {
+	topic  string
+	lo, hi uint64
 }
 
 type partitionState struct {
@@ -84,9 +93,21 @@ func (t *tracker) observe(id danube.MessageID) (dup, becameLossy bool) {
 	if p.emitted.contains(id.Offset) {
 		return true, false
 	}
+	// First deliveries arrive in offset order: a jump past the highest
+	// emitted offset means the broker skipped the offsets in between.
+	if n := len(p.emitted); n > 0 && id.Offset > p.emitted[n-1].hi+1 {
+		t.skipped = &skippedRange{topic: id.Topic, lo: p.emitted[n-1].hi + 1, hi: id.Offset - 1}
+	}
 	p.emitted = p.emitted.add(id.Offset)
 	p.frag = nil
 	return false, false
+}
+
+// takeSkipped returns and clears the gap found by the last observe, if any.
+func (t *tracker) takeSkipped() *skippedRange {
+	r := t.skipped
+	t.skipped = nil
+	return r
 }
 
 // lossy reports whether topic is known to be NonReliable.

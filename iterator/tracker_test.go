@@ -109,3 +109,27 @@ func TestTracker_OffsetZeroJoinsOnceReliable(t *testing.T) {
 	is.True(dup)
 	is.True(!tr.lossy(partA))
 }
+
+func TestTracker_ReportsOffsetsTheBrokerSkipped(t *testing.T) {
+	is := is.New(t)
+	tr := newTracker(true, map[string]offsetSet{partA: {{0, 10}}})
+	tr.observe(id(partB, 40)) // first delivery of a partition: nothing to compare with
+	is.Equal(tr.takeSkipped(), nil)
+	tr.observe(id(partA, 11))
+	is.Equal(tr.takeSkipped(), nil)
+	tr.observe(id(partA, 50)) // e.g. a broker restart lost the backlog
+	is.Equal(tr.takeSkipped(), &skippedRange{topic: partA, lo: 12, hi: 49})
+	is.Equal(tr.takeSkipped(), nil) // reported once
+	tr.observe(id(partA, 50))       // a redelivery is no gap
+	is.Equal(tr.takeSkipped(), nil)
+
+	lossy := newTracker(true, nil) // NonReliable: offsets are all 0
+	lossy.observe(danube.MessageID{Topic: partA, ProducerID: 1, RequestID: 1})
+	lossy.observe(danube.MessageID{Topic: partA, ProducerID: 1, RequestID: 2})
+	is.Equal(lossy.takeSkipped(), nil)
+
+	shared := newTracker(false, nil)
+	shared.observe(id(partA, 1))
+	shared.observe(id(partA, 9))
+	is.Equal(shared.takeSkipped(), nil)
+}
