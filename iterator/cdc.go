@@ -296,10 +296,13 @@ func (c *CDC) process(ctx context.Context, d delivery) (rec opencdc.Record, ok b
 	c.mu.Unlock()
 
 	if skipped != nil {
-		sdk.Logger(ctx).Error().Str("topic", skipped.topic).Uint64("from", skipped.lo).Uint64("to", skipped.hi).
-			Msgf("%s offsets %d..%d were skipped by the broker (for example it restarted before it wrote the "+
-				"subscription's cursor, which loses the backlog): they are lost for this subscription; "+
-				"republish them if needed", skipped.topic, skipped.lo, skipped.hi)
+		// A warning, not an error: after a broken stream the broker may still
+		// redeliver these offsets, out of order.
+		sdk.Logger(ctx).Warn().Str("topic", skipped.topic).Uint64("from", skipped.lo).Uint64("to", skipped.hi).
+			Msgf("%s offsets %d..%d were skipped by the broker: unless they arrive shortly (redeliveries after "+
+				"a broken stream can come out of order), they are lost for this subscription, for example "+
+				"because the broker restarted before it wrote the subscription's cursor; republish them if needed",
+				skipped.topic, skipped.lo, skipped.hi)
 	}
 	if becameLossy {
 		sdk.Logger(ctx).Warn().Str("topic", msg.ID.Topic).

@@ -348,7 +348,7 @@ func TestCDC_ReportsOffsetsTheBrokerSkipped(t *testing.T) {
 		_, err := c.Next(ctx)
 		is.NoErr(err)
 	}
-	is.Equal(strings.Count(logs.String(), `"level":"error"`), 1)
+	is.Equal(strings.Count(logs.String(), `"level":"warn"`), 1)
 	is.True(strings.Contains(logs.String(), plain+" offsets 2..4 were skipped by the broker"))
 }
 
