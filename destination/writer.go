@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/conduitio/conduit-commons/opencdc"
 
@@ -20,15 +19,15 @@ import (
 // Writer sends batches of records to Danube. Write and Close must not be
 // called concurrently with each other (the SDK never does).
 type Writer struct {
-	router      *Router
-	mapper      *Mapper
-	producers   *producers
-	sendTimeout time.Duration
+	router    *Router
+	mapper    *Mapper
+	producers *producers
 	// explainConn names the connection parameter behind a failed send
 	// (e.g. a token that expired and no longer registers the producer).
 	explainConn func(error) error
 	closeClient func() error
-	batch       batch // reused by every Write
+	batch       batch     // reused by every Write
+	deadlines   deadlines // bound the sends of one Write
 }
 
 // New builds a writer that gets its producers from create.
@@ -45,8 +44,8 @@ func New(cfg *config.DestinationConfig, create ProducerFactory) (*Writer, error)
 		router:      router,
 		mapper:      mapper,
 		producers:   newProducers(create),
-		sendTimeout: cfg.SendTimeout,
 		explainConn: cfg.ExplainError,
+		deadlines:   newDeadlines(cfg.SendTimeout),
 	}, nil
 }
 
@@ -58,7 +57,7 @@ func New(cfg *config.DestinationConfig, create ProducerFactory) (*Writer, error)
 // will retry them: at-least-once).
 func (w *Writer) Write(ctx context.Context, records []opencdc.Record) (int, error) {
 	b := &w.batch
-	b.reset(len(records))
+	w.prepareBatch(len(records))
 	for i := range records {
 		if b.failedBefore(i) {
 			break
@@ -70,6 +69,7 @@ func (w *Writer) Write(ctx context.Context, records []opencdc.Record) (int, erro
 		}
 	}
 	b.wg.Wait()
+	w.deadlines.release()
 
 	n := b.firstFailed()
 	if n == len(records) {
@@ -104,19 +104,35 @@ func (w *Writer) send(ctx context.Context, b *batch, i int, rec *opencdc.Record)
 	if err != nil {
 		return err
 	}
-	sendCtx, cancel := context.WithTimeout(ctx, w.sendTimeout)
-	err = p.SendAsync(sendCtx, msg, func(err error) {
-		cancel()
-		if err != nil {
-			err = fmt.Errorf("topic %q: %w", topic, explain(topic, w.explainConn(err)))
-		}
-		b.settle(i, err)
-	})
-	if err != nil {
-		cancel()
-		return fmt.Errorf("topic %q: %w", topic, explain(topic, w.explainConn(err)))
+	b.topics[i] = topic
+	if err := p.SendAsync(w.deadlines.next(ctx), msg, b.dones[i]); err != nil {
+		return w.sendError(topic, err)
 	}
 	return nil
+}
+
+// prepareBatch readies w.batch for n records. The completion callback of
+// each slot is made once and reused by later batches: a callback per record
+// would be an allocation per record.
+func (w *Writer) prepareBatch(n int) {
+	b := &w.batch
+	for i := len(b.dones); i < n; i++ {
+		b.dones = append(b.dones, func(err error) { w.sendDone(i, err) })
+	}
+	b.reset(n)
+}
+
+// sendDone is the producer's answer for record i of the current batch.
+func (w *Writer) sendDone(i int, err error) {
+	b := &w.batch
+	if err != nil {
+		err = w.sendError(b.topics[i], err)
+	}
+	b.settle(i, err)
+}
+
+func (w *Writer) sendError(topic string, err error) error {
+	return fmt.Errorf("topic %q: %w", topic, explain(topic, w.explainConn(err)))
 }
 
 // Close waits for in-flight sends (bounded by ctx), closes the producers and
@@ -136,6 +152,8 @@ func (w *Writer) Close(ctx context.Context) error {
 // hand-over itself fails.
 type batch struct {
 	errs    []error
+	topics  []string      // the topic each record was sent to
+	dones   []func(error) // the completion callback of each slot
 	settled []atomic.Bool
 	wg      sync.WaitGroup
 	first   atomic.Int64 // lowest failed index; the batch length when none failed
@@ -144,12 +162,15 @@ type batch struct {
 func (b *batch) reset(n int) {
 	if cap(b.errs) < n {
 		b.errs = make([]error, n)
+		b.topics = make([]string, n)
 		b.settled = make([]atomic.Bool, n)
 	}
 	b.errs = b.errs[:n]
+	b.topics = b.topics[:n]
 	b.settled = b.settled[:n]
 	for i := range n {
 		b.errs[i] = nil
+		b.topics[i] = ""
 		b.settled[i].Store(false)
 	}
 	b.first.Store(int64(n))
