@@ -143,7 +143,11 @@ func appendPositionHead(b []byte, topic []byte, partition int, offset, seq uint6
 
 // MarshalJSON writes the set as [[lo,hi],...].
 func (s offsetSet) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 2+len(s)*24)
+	return s.appendJSON(make([]byte, 0, 2+len(s)*24)), nil
+}
+
+// appendJSON appends the set as MarshalJSON writes it.
+func (s offsetSet) appendJSON(b []byte) []byte {
 	b = append(b, '[')
 	for i, sp := range s {
 		if i > 0 {
@@ -155,7 +159,7 @@ func (s offsetSet) MarshalJSON() ([]byte, error) {
 		b = strconv.AppendUint(b, sp.hi, 10)
 		b = append(b, ']')
 	}
-	return append(b, ']'), nil
+	return append(b, ']')
 }
 
 // UnmarshalJSON reads [[lo,hi],...] and checks that the spans are sorted,

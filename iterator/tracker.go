@@ -26,8 +26,11 @@ type skippedRange struct {
 }
 
 type partitionState struct {
+	// name is the topic encoded as a JSON string.
+	name []byte
 	// frag caches this partition's entry of a position's "emitted" object,
-	// `"<topic>":[[lo,hi],...]`; nil when it must be encoded again.
+	// `"<topic>":[[lo,hi],...]`; empty when it must be encoded again (its
+	// buffer is reused: it changes with nearly every record).
 	frag     []byte
 	emitted  offsetSet
 	reliable bool // a non-zero offset was seen
@@ -51,7 +54,8 @@ func newTracker(dedupe bool, resume map[string]offsetSet) *tracker {
 func (t *tracker) state(topic string) *partitionState {
 	p := t.parts[topic]
 	if p == nil {
-		p = &partitionState{}
+		name, _ := json.Marshal(topic) //nolint:errchkjson // a string always encodes
+		p = &partitionState{name: name}
 		t.parts[topic] = p
 		i, _ := slices.BinarySearch(t.names, topic)
 		t.names = slices.Insert(t.names, i, topic)
@@ -70,7 +74,8 @@ func (t *tracker) observe(id danube.MessageID) (dup, becameLossy bool) {
 		return false, false
 	case id.Offset == 0 && !p.reliable:
 		if p.zero == nil {
-			p.zero = &id
+			zero := id // a copy: taking id's address would move every call's id to the heap
+			p.zero = &zero
 			return false, false
 		}
 		if p.zero.ProducerID == id.ProducerID && p.zero.RequestID == id.RequestID {
@@ -83,7 +88,7 @@ func (t *tracker) observe(id danube.MessageID) (dup, becameLossy bool) {
 	if !p.reliable {
 		p.reliable = true
 		if p.zero != nil && t.dedupe {
-			p.emitted, p.frag = p.emitted.add(0), nil
+			p.emitted, p.frag = p.emitted.add(0), p.frag[:0]
 		}
 		p.zero = nil
 	}
@@ -99,7 +104,7 @@ func (t *tracker) observe(id danube.MessageID) (dup, becameLossy bool) {
 		t.skipped = &skippedRange{topic: id.Topic, lo: p.emitted[n-1].hi + 1, hi: id.Offset - 1}
 	}
 	p.emitted = p.emitted.add(id.Offset)
-	p.frag = nil
+	p.frag = p.frag[:0]
 	return false, false
 }
 
@@ -148,10 +153,8 @@ func (t *tracker) appendEmitted(b []byte) []byte {
 		if !p.reliable || len(p.emitted) == 0 {
 			continue
 		}
-		if p.frag == nil {
-			name, _ := json.Marshal(topic) //nolint:errchkjson // a string always encodes
-			set, _ := p.emitted.MarshalJSON()
-			p.frag = append(append(append(p.frag, name...), ':'), set...)
+		if len(p.frag) == 0 {
+			p.frag = p.emitted.appendJSON(append(append(p.frag, p.name...), ':'))
 		}
 		if first {
 			b = append(b, `,"emitted":{`...)
