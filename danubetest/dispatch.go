@@ -42,6 +42,7 @@ func (p *pending) retryReady(now time.Time) bool {
 func (s *subscription) scheduleRetry(p *pending, reason string, requested time.Duration) {
 	p.reason = reason
 	p.target = 0
+	s.retrying = true
 	if p.attempts > s.policy.maxRedeliveries {
 		p.state = retryExhausted
 		return
@@ -62,10 +63,11 @@ func (s *subscription) scheduleRetry(p *pending, reason string, requested time.D
 }
 
 // retryNow is schedule_retry_now: redeliver at the next dispatch pass.
-func (p *pending) retryNow(reason string, now time.Time) {
+func (s *subscription) retryNow(p *pending, reason string, now time.Time) {
 	if p.state == retryExhausted {
 		return
 	}
+	s.retrying = true
 	p.reason = reason
 	p.retryAt = now
 	p.target = 0
@@ -99,27 +101,8 @@ func (s *subscription) dispatchLocked(heartbeat bool) {
 	if !s.canDispatch() {
 		return
 	}
-	s.resolveExhausted()
-	blocked := false
-	for _, p := range s.window {
-		if p.state == retryExhausted && s.policy.poison == PoisonBlock {
-			blocked = true
-		}
-	}
-	for _, off := range s.sortedWindow() {
-		p := s.window[off]
-		if !p.retryReady(now) {
-			continue
-		}
-		c := s.pick(p.msg)
-		if c == nil {
-			p.retryNow("no active consumer available", now)
-			continue
-		}
-		s.deliver(c, p, now)
-	}
-	if blocked {
-		return
+	if s.retrying && s.redeliverLocked(now) {
+		return // blocked by a poison message
 	}
 	for len(s.window) < s.maxUnacked && s.next < uint64(len(s.t.log)) {
 		msg := s.t.log[s.next]
@@ -135,6 +118,30 @@ func (s *subscription) dispatchLocked(heartbeat bool) {
 		s.next++
 		s.deliver(c, p, now)
 	}
+}
+
+// redeliverLocked applies the poison policy and redelivers what is due, in
+// offset order. It reports whether an exhausted message blocks the
+// subscription.
+func (s *subscription) redeliverLocked(now time.Time) (blocked bool) {
+	s.resolveExhausted()
+	retrying := false
+	for _, off := range s.sortedWindow() {
+		p := s.window[off]
+		if p.state == retryExhausted && s.policy.poison == PoisonBlock {
+			blocked = true
+		}
+		if p.retryReady(now) {
+			if c := s.pick(p.msg); c != nil {
+				s.deliver(c, p, now)
+			} else {
+				s.retryNow(p, "no active consumer available", now)
+			}
+		}
+		retrying = retrying || p.state != awaitingAck
+	}
+	s.retrying = retrying
+	return blocked
 }
 
 // canDispatch says whether the dispatcher has anyone to send to. Exclusive
@@ -267,7 +274,7 @@ func (s *subscription) rescheduleInFlight(c *consumer) {
 	now := s.b.cfg.now()
 	for _, p := range s.window {
 		if s.exclusiveDispatcher() || p.target == c.id {
-			p.retryNow("consumer disconnected", now)
+			s.retryNow(p, "consumer disconnected", now)
 		}
 	}
 	s.signal()

@@ -28,6 +28,11 @@ type subscription struct {
 	persisted  int64 // last cursor written to "metadata", -1 when none
 	lastFlush  time.Time
 	keys       keySharedState // KeyShared only (keyshared.go)
+	// retrying says the window may hold entries that are not awaiting an
+	// ack (to redeliver, or exhausted). Without it a dispatch pass only
+	// fills the window, rather than sorting and scanning all of it: with
+	// a wide window that scan would dominate the broker's cost per message.
+	retrying bool
 
 	wake chan struct{} // cap 1: something changed, run a dispatch pass
 	quit chan struct{} // closed when the subscription is removed
