@@ -24,8 +24,10 @@ type ConduitOptions struct {
 	// instead of retrying forever: what a test wants.
 	StopOnFailure bool
 	LogLevel      string // default info
-	Env           []string
-	Echo          io.Writer
+	// Args are added to the command line, e.g. "--preview.pipeline-arch-v2".
+	Args []string
+	Env  []string
+	Echo io.Writer
 }
 
 // StartConduit runs Conduit with the API off, so no ports are taken.
@@ -52,6 +54,7 @@ func StartConduit(opts ConduitOptions) (*Process, error) {
 	if opts.StopOnFailure {
 		args = append(args, "--pipelines.exit-on-degraded", "--pipelines.error-recovery.max-retries=0")
 	}
+	args = append(args, opts.Args...)
 	// Conduit wants the processors directory to exist when it is given.
 	if err := os.MkdirAll(filepath.Join(opts.WorkDir, "processors"), 0o750); err != nil {
 		return nil, err //nolint:wrapcheck // os errors name the path

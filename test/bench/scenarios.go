@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// kind is what a scenario runs.
+type kind int
+
+const (
+	// Through Conduit.
+	kindDestination kind = iota // builtin generator → danube destination
+	kindSource                  // danube source (backlog) → a counting file destination
+	// The project's client alone, for comparison.
+	kindAsync      // pipelined producer, the destination's concurrency
+	kindSequential // one send at a time
+	kindDrain      // consumer draining a backlog, acking from ackWorkers goroutines
+)
+
+// scenario is one measured configuration.
+type scenario struct {
+	Name       string
+	Kind       kind
+	Partitions int  // 1 means a plain topic
+	Window     int  // the broker's reliable window (max unacked per subscription per partition)
+	ArchV2     bool // Conduit's --preview.pipeline-arch-v2
+	// SourceBatch sets sdk.batch.size and sdk.batch.delay on the source:
+	// the generator needs them under v2; the danube source does not (see
+	// docs/benchmarks.md).
+	SourceBatch bool
+	Records     int
+	Runs        int
+}
+
+// destinationWindow is the broker window for the producing scenarios: wide,
+// so the counting consumer at the far end never holds the producer back.
+const destinationWindow = 1000
+
+// scenarios lists every scenario in the order they run within a round.
+func scenarios(records, runs, rssBacklog int) []scenario {
+	var list []scenario
+	for _, parts := range []int{1, 4} {
+		p := strconv.Itoa(parts) + "p"
+		list = append(list,
+			scenario{Name: "destination " + p, Kind: kindDestination, Partitions: parts},
+			scenario{Name: "destination " + p + " v2", Kind: kindDestination, Partitions: parts, ArchV2: true, SourceBatch: true},
+			scenario{Name: "raw async " + p, Kind: kindAsync, Partitions: parts},
+			scenario{Name: "raw sequential " + p, Kind: kindSequential, Partitions: parts},
+		)
+	}
+	for _, w := range []int{10, 1000} {
+		win := "w" + strconv.Itoa(w)
+		list = append(list,
+			scenario{Name: "source " + win, Kind: kindSource, Window: w},
+			scenario{Name: "source " + win + " v2", Kind: kindSource, Window: w, ArchV2: true},
+			scenario{Name: "raw drain " + win, Kind: kindDrain, Window: w},
+		)
+	}
+	for i := range list {
+		list[i].Records, list[i].Runs = records, runs
+		if list[i].Partitions == 0 {
+			list[i].Partitions = 1
+		}
+		if list[i].Window == 0 {
+			list[i].Window = destinationWindow
+		}
+	}
+	if rssBacklog > 0 {
+		// One run: it is about memory, and a million records take a while.
+		list = append(list, scenario{
+			Name: fmt.Sprintf("source w1000 %dk backlog", rssBacklog/1000), Kind: kindSource,
+			Partitions: 1, Window: 1000, Records: rssBacklog, Runs: 1,
+		})
+	}
+	return list
+}
+
+// throughConduit reports whether the scenario runs a Conduit pipeline.
+func (s scenario) throughConduit() bool { return s.Kind == kindDestination || s.Kind == kindSource }
+
+// timing says what the throughput of the scenario is measured over.
+func (s scenario) timing() timing {
+	if s.Kind == kindSource || s.Kind == kindDrain {
+		return fromFirstArrival
+	}
+	return fromCreation
+}
+
+// topicPartitions is the partition count to create the topic with: 0 for a
+// plain topic.
+func (s scenario) topicPartitions() int {
+	if s.Partitions <= 1 {
+		return 0
+	}
+	return s.Partitions
+}
