@@ -16,10 +16,11 @@ import (
 // to recognise whole OpenCDC records written by this connector.
 const RecordFormatAttribute = "conduit.record.format"
 
-// Mapper turns records into messages.
+// Mapper turns records into messages. Not safe for concurrent use.
 type Mapper struct {
 	format     string
 	serializer sdk.RecordSerializer
+	fast       *opencdcJSON // set for the default format
 	attributes bool
 	include    []pattern
 	exclude    []pattern
@@ -39,13 +40,16 @@ func NewMapper(cfg *config.DestinationConfig) (*Mapper, error) {
 		return nil, err
 	}
 	m.serializer = s
+	if isDefaultSerializer(s) {
+		m.fast = &opencdcJSON{}
+	}
 	return m, nil
 }
 
 // Message maps rec: key bytes become the routing key (none for an empty key),
 // the serialized record the payload, and metadata the attributes.
 func (m *Mapper) Message(rec *opencdc.Record) (danube.Message, error) {
-	payload, err := m.serializer.Serialize(*rec)
+	payload, err := m.serialize(rec)
 	if err != nil {
 		return danube.Message{}, fmt.Errorf(`cannot format the record as %q ("sdk.record.format"): %w`, m.format, err)
 	}
@@ -54,6 +58,15 @@ func (m *Mapper) Message(rec *opencdc.Record) (danube.Message, error) {
 		msg.Key = string(rec.Key.Bytes())
 	}
 	return msg, nil
+}
+
+func (m *Mapper) serialize(rec *opencdc.Record) ([]byte, error) {
+	if m.fast != nil {
+		if b, ok := m.fast.encode(rec); ok {
+			return b, nil
+		}
+	}
+	return m.serializer.Serialize(*rec) //nolint:wrapcheck // Message says which format failed
 }
 
 func (m *Mapper) attributesOf(md opencdc.Metadata) map[string]string {
