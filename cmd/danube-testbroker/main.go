@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 
 func main() {
@@ -44,6 +45,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	segmentDir := fs.String("segment-dir", "", "export sealed WAL segments of reliable topics here, laid out like the broker's shared_fs durable root; empty: none (local storage mode)")
 	sealEvery := fs.Int("segment-seal-every", 0, "seal a topic's unsealed messages into a segment every n messages (0: off; needs -segment-dir)")
 	sealInterval := fs.Duration("segment-seal-interval", 0, "seal every topic's unsealed messages this often, as the broker's exporter does every 300s (0: off; needs -segment-dir)")
+	sendDelay := fs.Duration("send-delay", 0, "add this much latency to every SendMessage call, as a broker one network hop away (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("parse flags: %w", err)
 	}
@@ -86,6 +88,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("start broker: %w", err)
 	}
+	b.Delay(danubepb.ProducerService_SendMessage_FullMethodName, *sendDelay)
 	fmt.Fprintf(out, "danube-testbroker: service URL %s\n", b.URL())
 	fmt.Fprintf(out, "danube-testbroker: admin URL   %s\n", b.AdminURL())
 
