@@ -7,6 +7,7 @@ BINARY     := conduit-connector-danube
 # Conduit v0.14.0, built from the pinned module in test/conduit.
 CONDUIT    := bin/conduit
 GOTEST_FLAGS ?=
+BENCH_FLAGS  ?=
 
 .DEFAULT_GOAL := help
 
@@ -27,8 +28,12 @@ test-e2e: $(CONDUIT) ## Run only the end-to-end tests (real Conduit + test broke
 	CONDUIT_BIN=$(CURDIR)/$(CONDUIT) go test $(GOTEST_FLAGS) -count=1 -v ./test/e2e/...
 
 .PHONY: bench
-bench: ## Run the Go benchmarks
-	go test -run '^$$' -bench . ./...
+bench: $(CONDUIT) ## Measure whole pipelines through Conduit (docs/benchmarks.md); quick look: BENCH_FLAGS="-records 20000 -runs 1 -rss-backlog 0"
+	CONDUIT_BIN=$(CURDIR)/$(CONDUIT) go run ./test/bench $(BENCH_FLAGS)
+
+.PHONY: bench-go
+bench-go: ## Run the Go benchmarks of the client, destination and source (regression guards)
+	go test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: conduit
 conduit: $(CONDUIT) ## Build Conduit v0.14.0 into bin/conduit (about 3 minutes on a cold cache)

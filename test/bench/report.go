@@ -72,11 +72,13 @@ func renderGoals(results map[string][]result) string {
 			ratio("destination "+p+v+" ÷ raw sequential "+p, "destination "+p+v, "raw sequential "+p, "≥ 4×", false)
 		}
 	}
+	ratio("destination 1p +1ms ÷ raw sequential 1p +1ms", "destination 1p +1ms", "raw sequential 1p +1ms", "≥ 4×", false)
 	for _, p := range []string{"1p", "4p"} {
 		for _, v := range []string{"", " v2"} {
 			ratio("overhead of destination "+p+v+" vs raw async "+p, "destination "+p+v, "raw async "+p, "≤ 20%", true)
 		}
 	}
+	ratio("overhead of destination 1p +1ms vs raw async 1p +1ms", "destination 1p +1ms", "raw async 1p +1ms", "≤ 20%", true)
 	for _, w := range []string{"w10", "w1000"} {
 		for _, v := range []string{"", " v2"} {
 			ratio("overhead of source "+w+v+" vs raw drain "+w, "source "+w+v, "raw drain "+w, "≤ 20%", true)

@@ -46,7 +46,8 @@ func (r *runner) run(ctx context.Context, s scenario, n int) (result, error) {
 		return result{}, fmt.Errorf("create the broker log: %w", err)
 	}
 	defer brokerLog.Close()
-	broker, err := harness.StartBroker(ctx, r.bins.Broker, brokerLog, "-max-unacked", strconv.Itoa(s.Window))
+	broker, err := harness.StartBroker(ctx, r.bins.Broker, brokerLog,
+		"-max-unacked", strconv.Itoa(s.Window), "-send-delay", s.SendDelay.String())
 	if err != nil {
 		return result{}, err
 	}
