@@ -355,6 +355,7 @@ func (c *CDC) Ack(ctx context.Context, pos opencdc.Position) error {
 	if err := c.acker.failure(); err != nil {
 		return err
 	}
+	var lossy bool
 	c.mu.Lock()
 	e, found := c.inConduit[string(pos)]
 	if found {
@@ -364,6 +365,7 @@ func (c *CDC) Ack(ctx context.Context, pos opencdc.Position) error {
 			delete(c.unacked, key)
 			delete(c.redelivered, key)
 		}
+		lossy = c.tracker.lossy(e.id.Topic) // in the same critical section: Next contends for c.mu
 	}
 	c.mu.Unlock()
 	if !found {
@@ -371,11 +373,10 @@ func (c *CDC) Ack(ctx context.Context, pos opencdc.Position) error {
 		if e, err = c.positionRecord(pos); err != nil {
 			return err
 		}
+		c.mu.Lock()
+		lossy = c.tracker.lossy(e.id.Topic)
+		c.mu.Unlock()
 	}
-
-	c.mu.Lock()
-	lossy := c.tracker.lossy(e.id.Topic)
-	c.mu.Unlock()
 	if lossy {
 		return nil // NonReliable topics have nothing to acknowledge
 	}
