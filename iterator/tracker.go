@@ -13,7 +13,8 @@ import (
 type tracker struct {
 	dedupe bool // ordered subscription: drop redeliveries
 	parts  map[string]*partitionState
-	names  []string // keys of parts, sorted: the order of "emitted" in a position
+	names  []string          // keys of parts, sorted: the order of "emitted" in a position
+	sorted []*partitionState // the values of parts in the order of names
 	// skipped is the range of offsets the last observed delivery jumped over
 	// (ordered subscriptions only); takeSkipped reports and clears it.
 	skipped *skippedRange
@@ -59,6 +60,7 @@ func (t *tracker) state(topic string) *partitionState {
 		t.parts[topic] = p
 		i, _ := slices.BinarySearch(t.names, topic)
 		t.names = slices.Insert(t.names, i, topic)
+		t.sorted = slices.Insert(t.sorted, i, p)
 	}
 	return p
 }
@@ -148,8 +150,7 @@ func (t *tracker) appendEmitted(b []byte) []byte {
 		return b
 	}
 	first := true
-	for _, topic := range t.names {
-		p := t.parts[topic]
+	for _, p := range t.sorted {
 		if !p.reliable || len(p.emitted) == 0 {
 			continue
 		}
