@@ -63,8 +63,14 @@ func parseBaselineArgs(args []string) (baselineArgs, error) {
 	return a, nil
 }
 
+// baselineReport is what a baseline process prints when it is done.
+type baselineReport struct {
+	Traffic traffic `json:"traffic"` // drain only; producers are measured by reading back
+	PeakRSS int64   `json:"peakRSS"`
+}
+
 // runBaselineProcess runs this program as a baseline and returns what it
-// measured (drain only; producers are measured by the sink) and its usage.
+// measured and its usage.
 func runBaselineProcess(ctx context.Context, a baselineArgs) (traffic, usage, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -76,13 +82,14 @@ func runBaselineProcess(ctx context.Context, a baselineArgs) (traffic, usage, er
 	if err != nil {
 		return traffic{}, usage{}, fmt.Errorf("baseline %s: %w", a.Kind, err)
 	}
-	var t traffic
-	if a.Kind == "drain" {
-		if err := json.Unmarshal(out, &t); err != nil {
-			return traffic{}, usage{}, fmt.Errorf("baseline drain printed %q: %w", out, err)
-		}
+	var rep baselineReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		return traffic{}, usage{}, fmt.Errorf("baseline %s printed %q: %w", a.Kind, out, err)
 	}
-	return t, exitedUsage(cmd.ProcessState), nil
+	// The peak resident set comes from the process itself: the rusage of
+	// a child also counts the parent's pages it shared until exec.
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return rep.Traffic, usage{CPU: cpu, PeakRSS: rep.PeakRSS}, nil
 }
 
 // baselineMain is the baseline process.
@@ -97,18 +104,24 @@ func baselineMain(args []string) error {
 		return fmt.Errorf("connect to %s: %w", a.URL, err)
 	}
 	defer c.Close()
+	var rep baselineReport
 	switch a.Kind {
 	case "async", "sequential":
-		return publish(ctx, c, a.Topic, a.Partitions, a.Records, a.Kind == "async", a.MaxInFlight)
+		err = publish(ctx, c, a.Topic, a.Partitions, a.Records, a.Kind == "async", a.MaxInFlight)
 	case "drain":
-		t, err := drain(ctx, c, a.Topic, a.Subscription, a.Records, receivedNow, fromFirstArrival)
-		if err != nil {
-			return err
-		}
-		return json.NewEncoder(os.Stdout).Encode(t) //nolint:wrapcheck // stdout
+		rep.Traffic, err = drain(ctx, c, a.Topic, a.Subscription, a.Records, receivedNow, fromFirstArrival)
 	default:
-		return fmt.Errorf("unknown baseline %q: want async, sequential or drain", a.Kind)
+		err = fmt.Errorf("unknown baseline %q: want async, sequential or drain", a.Kind)
 	}
+	if err != nil {
+		return err
+	}
+	u, err := processUsage(os.Getpid())
+	if err != nil {
+		return err
+	}
+	rep.PeakRSS = u.PeakRSS
+	return json.NewEncoder(os.Stdout).Encode(rep) //nolint:wrapcheck // stdout
 }
 
 // publish sends records 1 KiB messages with a creation-time attribute and

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -121,13 +120,4 @@ func childRunning(parent int, exe string) int {
 		}
 	}
 	return 0
-}
-
-// exitedUsage is the usage of a child process that has been waited for.
-func exitedUsage(state *os.ProcessState) usage {
-	u := usage{CPU: state.UserTime() + state.SystemTime()}
-	if ru, ok := state.SysUsage().(*syscall.Rusage); ok {
-		u.PeakRSS = ru.Maxrss << 10 // kilobytes on Linux
-	}
-	return u
 }

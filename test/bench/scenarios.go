@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strconv"
 	"time"
 )
@@ -85,7 +84,7 @@ func scenarios(records, runs, rssBacklog int) []scenario {
 	if rssBacklog > 0 {
 		// One run: it is about memory, and a million records take a while.
 		list = append(list, scenario{
-			Name: fmt.Sprintf("source w1000 %dk backlog", rssBacklog/1000), Kind: kindSource,
+			Name: "source w1000 " + thousands(rssBacklog) + " backlog", Kind: kindSource,
 			Partitions: 1, Window: 1000, Records: rssBacklog, Runs: 1,
 		})
 	}
