@@ -1,18 +1,21 @@
 package danube_test
 
 import (
+	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/conduitio/conduit-commons/config"
+	"github.com/conduitio/conduit-commons/opencdc"
 	sdk "github.com/conduitio/conduit-connector-sdk"
 	"github.com/matryer/is"
 	"go.uber.org/goleak"
 
 	danube "github.com/conduitio-labs/conduit-connector-danube"
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
+	"github.com/conduitio-labs/conduit-connector-danube/test/boundary"
 )
 
 // TestAcceptance runs the SDK's conformance suite for connectors against the
@@ -49,7 +52,7 @@ func TestAcceptance(t *testing.T) {
 
 	sdk.AcceptanceTest(t, sdk.ConfigurableAcceptanceTestDriver{
 		Config: sdk.ConfigurableAcceptanceTestDriverConfig{
-			Connector:         danube.Connector,
+			Connector:         acrossConduit(danube.Connector),
 			SourceConfig:      srcCfg,
 			DestinationConfig: dstCfg,
 			BeforeTest: func(t *testing.T) {
@@ -75,6 +78,38 @@ func TestAcceptance(t *testing.T) {
 			WriteTimeout: 10 * time.Second,
 		},
 	})
+}
+
+// acrossConduit returns the connector with a source whose records are seen
+// as the next connector sees them: the source encodes restored structured
+// data with a schema, which Conduit's destinations decode.
+func acrossConduit(c sdk.Connector) sdk.Connector {
+	newSource := c.NewSource
+	c.NewSource = func() sdk.Source { return decodingSource{newSource()} }
+	return c
+}
+
+type decodingSource struct{ sdk.Source }
+
+func (s decodingSource) Read(ctx context.Context) (opencdc.Record, error) {
+	rec, err := s.Source.Read(ctx)
+	if err != nil {
+		return rec, err
+	}
+	return boundary.Decode(ctx, rec)
+}
+
+func (s decodingSource) ReadN(ctx context.Context, n int) ([]opencdc.Record, error) {
+	recs, err := s.Source.ReadN(ctx, n)
+	if err != nil {
+		return recs, err
+	}
+	for i := range recs {
+		if recs[i], err = boundary.Decode(ctx, recs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return recs, nil
 }
 
 // createSubscription does what Conduit does when a pipeline is created: it

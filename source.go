@@ -7,7 +7,6 @@ import (
 	"time"
 
 	cconfig "github.com/conduitio/conduit-commons/config"
-	"github.com/conduitio/conduit-commons/lang"
 	"github.com/conduitio/conduit-commons/opencdc"
 	sdk "github.com/conduitio/conduit-connector-sdk"
 
@@ -33,19 +32,13 @@ type Source struct {
 	broker  iterator.Broker
 	storage *iterator.StorageConn // snapshot.enabled only
 	iter    iterator.Iterator
+	encoder iterator.StructuredEncoder
 }
 
-// NewSource returns the source wrapped in the SDK's default middleware. Schema
-// extraction is off by default: message payloads are raw bytes.
+// NewSource returns the source wrapped in its SDK middleware (batching and
+// the schema context; see config.SourceMiddleware).
 func NewSource() sdk.Source {
-	return sdk.SourceWithMiddleware(&Source{config: config.SourceConfig{
-		DefaultSourceMiddleware: sdk.DefaultSourceMiddleware{
-			SourceWithSchemaExtraction: sdk.SourceWithSchemaExtraction{
-				PayloadEnabled: lang.Ptr(false),
-				KeyEnabled:     lang.Ptr(false),
-			},
-		},
-	}})
+	return sdk.SourceWithMiddleware(&Source{})
 }
 
 // Config returns the source's parameters for the SDK to fill in.
@@ -136,6 +129,9 @@ func (s *Source) Read(ctx context.Context) (opencdc.Record, error) {
 	if err != nil {
 		return opencdc.Record{}, fmt.Errorf("read: %w", err)
 	}
+	if err := s.encode(ctx, &rec); err != nil {
+		return opencdc.Record{}, err
+	}
 	return rec, nil
 }
 
@@ -148,7 +144,22 @@ func (s *Source) ReadN(ctx context.Context, n int) ([]opencdc.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read: %w", err)
 	}
+	for i := range recs {
+		if err := s.encode(ctx, &recs[i]); err != nil {
+			return nil, err
+		}
+	}
 	return recs, nil
+}
+
+// encode gives the structured data of a restored record a schema, so that
+// its values reach the next connector unchanged.
+func (s *Source) encode(ctx context.Context, rec *opencdc.Record) error {
+	if err := s.encoder.Encode(ctx, rec); err != nil {
+		return fmt.Errorf("read: record from %s offset %s: %w",
+			rec.Metadata[iterator.MetadataTopic], rec.Metadata[iterator.MetadataOffset], err)
+	}
+	return nil
 }
 
 // Ack acknowledges the record at pos to the broker without waiting for it.

@@ -38,7 +38,7 @@ const MaxUnackedLimit = 10000
 
 // SourceConfig holds the source's parameters.
 type SourceConfig struct {
-	sdk.DefaultSourceMiddleware
+	SourceMiddleware
 	Connection
 
 	// Topics lists the topics to read, comma-separated, each as
@@ -130,15 +130,23 @@ type Snapshot struct {
 	SealTimeout time.Duration `json:"sealTimeout" default:"10m"`
 }
 
+// SourceMiddleware is the SDK middleware the source runs in: batching and
+// the schema context. The SDK's schema extraction and encoding are left out:
+// they would only act on the structured data the source restores, which it
+// encodes itself (iterator.StructuredEncoder), and they warn about every
+// other record.
+type SourceMiddleware struct {
+	sdk.UnimplementedSourceConfig
+	sdk.SourceWithBatch
+	sdk.SourceWithSchemaContext
+}
+
 // nameRule is the character rule for subscription and consumer names.
 var nameRule = regexp.MustCompile(`^[A-Za-z0-9._:-]+$`)
 
 // Validate checks the source parameters without touching the network.
 func (c *SourceConfig) Validate(ctx context.Context) error {
 	var errs []error
-	if err := c.DefaultSourceMiddleware.Validate(ctx); err != nil {
-		errs = append(errs, err)
-	}
 	if err := c.Connection.Validate(ctx); err != nil {
 		errs = append(errs, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/conduitio/conduit-commons/opencdc"
 	sdk "github.com/conduitio/conduit-connector-sdk"
@@ -179,7 +180,7 @@ func decodeData(b json.RawMessage) (opencdc.Data, error) {
 }
 
 // convertMap replaces json.Number values with int when integral and in
-// range, float64 otherwise.
+// range, float64 when fractional; integers beyond int64 stay json.Number.
 func convertMap(m map[string]any) map[string]any {
 	for k, e := range m {
 		m[k] = convertNumbers(e)
@@ -199,6 +200,9 @@ func convertNumbers(v any) any {
 	case json.Number:
 		if i, err := strconv.ParseInt(string(t), 10, 64); err == nil && int64(int(i)) == i {
 			return int(i)
+		}
+		if !strings.ContainsAny(string(t), ".eE") {
+			return t // an integer beyond int64: keep its digits
 		}
 		f, err := t.Float64()
 		if err != nil {
