@@ -17,7 +17,7 @@ import (
 	danube "github.com/conduitio-labs/conduit-connector-danube"
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
 	"github.com/conduitio-labs/conduit-connector-danube/destination"
-	dclient "github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	dclient "github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 

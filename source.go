@@ -11,7 +11,7 @@ import (
 	sdk "github.com/conduitio/conduit-connector-sdk"
 
 	"github.com/conduitio-labs/conduit-connector-danube/config"
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/segment"
 	"github.com/conduitio-labs/conduit-connector-danube/iterator"
 )
@@ -298,7 +298,7 @@ func connect(c *config.SourceConfig) (iterator.Broker, error) {
 	if err != nil {
 		return iterator.Broker{}, fmt.Errorf("connect: %w", err)
 	}
-	client, err := danube.NewClient(cfg)
+	client, err := danubeclient.NewClient(cfg)
 	if err != nil {
 		return iterator.Broker{}, fmt.Errorf("connect to %s: %w", c.URL, err)
 	}
@@ -306,7 +306,7 @@ func connect(c *config.SourceConfig) (iterator.Broker, error) {
 	if c.AdminURL != "" {
 		acfg, err := c.ClientConfig(c.AdminURL)
 		if err == nil {
-			b.Admin, err = danube.NewAdmin(acfg)
+			b.Admin, err = danubeclient.NewAdmin(acfg)
 		}
 		if err != nil {
 			_ = client.Close()

@@ -14,7 +14,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/iterator"
 )
 
@@ -123,7 +123,7 @@ func TestSourceSnapshot_SeamUnderConcurrentPublishing(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for p.next < total {
-			msg := danube.Message{Payload: []byte(strconv.Itoa(p.next))}
+			msg := danubeclient.Message{Payload: []byte(strconv.Itoa(p.next))}
 			if err := p.p.Send(context.Background(), msg); err != nil {
 				t.Error(err)
 				return
@@ -145,7 +145,7 @@ func TestSourceSnapshot_PartitionedTopic(t *testing.T) {
 	is := is.New(t)
 	e, root := snapshotEnv(t, 0)
 	const topic = "/default/parts"
-	is.NoErr(e.admin.CreatePartitionedTopic(srcCtx(t), topic, 3, danube.Reliable))
+	is.NoErr(e.admin.CreatePartitionedTopic(srcCtx(t), topic, 3, danubeclient.Reliable))
 	p := e.producer(topic, 3)
 	e.publish(p, 30, nil)
 	is.NoErr(e.broker.SealSegments())

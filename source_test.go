@@ -22,15 +22,15 @@ import (
 
 	"github.com/conduitio-labs/conduit-connector-danube/config"
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // sourceEnv is a test broker plus a raw client to publish with.
 type sourceEnv struct {
 	t      testing.TB
 	broker *danubetest.Broker
-	client *danube.Client
-	admin  *danube.Admin
+	client *danubeclient.Client
+	admin  *danubeclient.Admin
 }
 
 func newSourceEnv(tb testing.TB, opts ...danubetest.Option) *sourceEnv {
@@ -45,12 +45,12 @@ func newSourceEnv(tb testing.TB, opts ...danubetest.Option) *sourceEnv {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(b.Close)
-	c, err := danube.NewClient(danube.Config{URL: b.URL()})
+	c, err := danubeclient.NewClient(danubeclient.Config{URL: b.URL()})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = c.Close() })
-	a, err := danube.NewAdmin(danube.Config{URL: b.AdminURL()})
+	a, err := danubeclient.NewAdmin(danubeclient.Config{URL: b.AdminURL()})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -113,14 +113,14 @@ func (e *sourceEnv) reopen(params map[string]string, pos opencdc.Position) *Sour
 
 // producer publishes "0", "1", ... to a reliable topic.
 type seqProducer struct {
-	p    *danube.Producer
+	p    *danubeclient.Producer
 	next int
 }
 
 func (e *sourceEnv) producer(topic string, partitions int) *seqProducer {
 	e.t.Helper()
-	p, err := e.client.NewProducer(srcCtx(e.t), danube.ProducerOptions{
-		Topic: topic, Name: "seq-writer", Partitions: partitions, Dispatch: danube.Reliable,
+	p, err := e.client.NewProducer(srcCtx(e.t), danubeclient.ProducerOptions{
+		Topic: topic, Name: "seq-writer", Partitions: partitions, Dispatch: danubeclient.Reliable,
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -132,7 +132,7 @@ func (e *sourceEnv) producer(topic string, partitions int) *seqProducer {
 func (e *sourceEnv) publish(p *seqProducer, n int, key func(i int) string) {
 	e.t.Helper()
 	for range n {
-		msg := danube.Message{Payload: []byte(strconv.Itoa(p.next)), Attributes: map[string]string{"seq": strconv.Itoa(p.next)}}
+		msg := danubeclient.Message{Payload: []byte(strconv.Itoa(p.next)), Attributes: map[string]string{"seq": strconv.Itoa(p.next)}}
 		if key != nil {
 			msg.Key = key(p.next)
 		}
@@ -378,7 +378,7 @@ func TestSource_GracefulBrokerRestartLosesNothing(t *testing.T) {
 func TestSource_ReadsPartitionedAndSeveralTopics(t *testing.T) {
 	is := is.New(t)
 	e := newSourceEnv(t)
-	is.NoErr(e.admin.CreatePartitionedTopic(srcCtx(t), "/default/orders", 3, danube.Reliable))
+	is.NoErr(e.admin.CreatePartitionedTopic(srcCtx(t), "/default/orders", 3, danubeclient.Reliable))
 	params := e.params("/default/orders", "/default/users")
 	s := e.created(params)
 	orders, users := e.producer("/default/orders", 3), e.producer("/default/users", 0)
@@ -481,7 +481,7 @@ func TestSource_ExclusiveConflictSaysWhatToDo(t *testing.T) {
 	params["consumerName"] = "second"
 	s := e.source(params)
 	err := s.Open(srcCtx(t), nil)
-	is.True(errors.Is(err, danube.ErrSubscriptionTaken))
+	is.True(errors.Is(err, danubeclient.ErrSubscriptionTaken))
 	is.True(strings.Contains(err.Error(), "set consumerName to the name used before"))
 	is.True(strings.Contains(err.Error(), "Unsubscribe"))
 }
@@ -489,10 +489,10 @@ func TestSource_ExclusiveConflictSaysWhatToDo(t *testing.T) {
 func TestSource_WarnsAboutNonReliableTopics(t *testing.T) {
 	is := is.New(t)
 	e := newSourceEnv(t)
-	is.NoErr(e.admin.CreateTopic(srcCtx(t), "/default/lossy", danube.NonReliable))
+	is.NoErr(e.admin.CreateTopic(srcCtx(t), "/default/lossy", danubeclient.NonReliable))
 	params := e.params("/default/lossy")
 	s := e.created(params)
-	p, err := e.client.NewProducer(srcCtx(t), danube.ProducerOptions{Topic: "/default/lossy", Name: "w", Dispatch: danube.NonReliable})
+	p, err := e.client.NewProducer(srcCtx(t), danubeclient.ProducerOptions{Topic: "/default/lossy", Name: "w", Dispatch: danubeclient.NonReliable})
 	is.NoErr(err)
 	defer p.Close(context.Background())
 
@@ -500,7 +500,7 @@ func TestSource_WarnsAboutNonReliableTopics(t *testing.T) {
 	ctx := zerolog.New(&logs).WithContext(srcCtx(t))
 	got := make([]string, 0, 3)
 	for i := range 3 {
-		is.NoErr(p.Send(ctx, danube.Message{Payload: []byte(strconv.Itoa(i))}))
+		is.NoErr(p.Send(ctx, danubeclient.Message{Payload: []byte(strconv.Itoa(i))}))
 		rec, err := s.Read(ctx) // one at a time: the broker drops what a busy consumer cannot take
 		is.NoErr(err)
 		got = append(got, string(rec.Payload.After.Bytes()))
@@ -534,7 +534,7 @@ func TestSource_MaxUnackedMessagesIsStoredAndSizesTheQueue(t *testing.T) {
 func TestSource_LifecycleOnDeletedRemovesTheSubscription(t *testing.T) {
 	is := is.New(t)
 	e := newSourceEnv(t)
-	is.NoErr(e.admin.CreatePartitionedTopic(srcCtx(t), "/default/gone", 2, danube.Reliable))
+	is.NoErr(e.admin.CreatePartitionedTopic(srcCtx(t), "/default/gone", 2, danubeclient.Reliable))
 	params := e.params("/default/gone")
 	s := e.source(params)
 	is.NoErr(s.LifecycleOnCreated(srcCtx(t), cconfig.Config(params)))
@@ -609,7 +609,7 @@ func TestSource_MissingTopicWithoutCreation(t *testing.T) {
 	params["createMissingTopics"] = "false"
 	s := e.source(params)
 	err := s.LifecycleOnCreated(srcCtx(t), cconfig.Config(params))
-	is.True(errors.Is(err, danube.ErrTopicNotFound))
+	is.True(errors.Is(err, danubeclient.ErrTopicNotFound))
 	is.True(strings.Contains(err.Error(), "createMissingTopics"))
 }
 
@@ -624,7 +624,7 @@ func TestSource_RestoresRecordsWrittenAsOpenCDC(t *testing.T) {
 		Key:       opencdc.RawData("u1"),
 		Payload:   opencdc.Change{Before: opencdc.RawData("a"), After: opencdc.RawData("b")},
 	}
-	is.NoErr(p.p.Send(srcCtx(t), danube.Message{
+	is.NoErr(p.p.Send(srcCtx(t), danubeclient.Message{
 		Payload: original.Bytes(), Attributes: map[string]string{"conduit.record.format": "opencdc/json"},
 	}))
 	rec := readRecords(t, s, 1)[0]
@@ -687,14 +687,14 @@ func benchReadAck(b *testing.B, window int, reader benchReader) {
 	const topic = "/default/bench"
 	readAck := reader(b, e, topic)
 
-	p, err := e.client.NewProducer(srcCtx(b), danube.ProducerOptions{Topic: topic, Name: "bench", Dispatch: danube.Reliable})
+	p, err := e.client.NewProducer(srcCtx(b), danubeclient.ProducerOptions{Topic: topic, Name: "bench", Dispatch: danubeclient.Reliable})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer p.Close(context.Background())
 	payload := bytes.Repeat([]byte("x"), 1024)
 	for range b.N {
-		if err := p.SendAsync(srcCtx(b), danube.Message{Payload: payload}, func(error) {}); err != nil {
+		if err := p.SendAsync(srcCtx(b), danubeclient.Message{Payload: payload}, func(error) {}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -733,11 +733,11 @@ func sourceReader(b *testing.B, e *sourceEnv, topic string) func(int) {
 func rawReader(async bool) benchReader {
 	return func(b *testing.B, e *sourceEnv, topic string) func(int) {
 		b.Helper()
-		if err := e.admin.CreateTopic(srcCtx(b), topic, danube.Reliable); err != nil {
+		if err := e.admin.CreateTopic(srcCtx(b), topic, danubeclient.Reliable); err != nil {
 			b.Fatal(err)
 		}
-		co, err := e.client.Subscribe(srcCtx(b), danube.ConsumerOptions{
-			Topic: topic, Name: "raw", Subscription: "raw", Type: danube.Exclusive,
+		co, err := e.client.Subscribe(srcCtx(b), danubeclient.ConsumerOptions{
+			Topic: topic, Name: "raw", Subscription: "raw", Type: danubeclient.Exclusive,
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -745,7 +745,7 @@ func rawReader(async bool) benchReader {
 		return func(n int) {
 			defer co.Close()
 			ctx := context.Background()
-			acks := make(chan danube.MessageID, 8)
+			acks := make(chan danubeclient.MessageID, 8)
 			var wg sync.WaitGroup
 			if async {
 				for range 8 {
@@ -796,18 +796,18 @@ func TestSource_RealBroker(t *testing.T) {
 		t.Cleanup(func() { _ = s.Teardown(ctx) })
 		return s, s.Open(ctx, pos)
 	}
-	client, err := danube.NewClient(danube.Config{URL: url})
+	client, err := danubeclient.NewClient(danubeclient.Config{URL: url})
 	is.NoErr(err)
 	defer client.Close()
 
 	// Created before publishing (the topic too); the topic keeps taking
 	// messages after the subscribing consumer was closed.
 	is.NoErr(NewSource().LifecycleOnCreated(ctx, cconfig.Config(params)))
-	p, err := client.NewProducer(ctx, danube.ProducerOptions{Topic: topic, Name: "w", Dispatch: danube.Reliable})
+	p, err := client.NewProducer(ctx, danubeclient.ProducerOptions{Topic: topic, Name: "w", Dispatch: danubeclient.Reliable})
 	is.NoErr(err)
 	defer p.Close(context.Background())
 	for i := range 40 {
-		is.NoErr(p.Send(ctx, danube.Message{Payload: []byte(strconv.Itoa(i))}))
+		is.NoErr(p.Send(ctx, danubeclient.Message{Payload: []byte(strconv.Itoa(i))}))
 	}
 
 	s, err := open(params, nil)
@@ -826,7 +826,7 @@ func TestSource_RealBroker(t *testing.T) {
 	other := maps.Clone(params)
 	other["consumerName"] = "other"
 	_, err = open(other, nil)
-	is.True(errors.Is(err, danube.ErrSubscriptionTaken))
+	is.True(errors.Is(err, danubeclient.ErrSubscriptionTaken))
 
 	// Deleting the pipeline frees the exclusive subscription.
 	is.NoErr(NewSource().LifecycleOnDeleted(ctx, cconfig.Config(params)))
@@ -835,26 +835,26 @@ func TestSource_RealBroker(t *testing.T) {
 
 	// NonReliable: every offset is 0, nothing is dropped, and a warning says so.
 	lossy := "/default/source-real-lossy-" + suffix
-	admin, err := danube.NewAdmin(danube.Config{URL: adminURL})
+	admin, err := danubeclient.NewAdmin(danubeclient.Config{URL: adminURL})
 	is.NoErr(err)
 	defer admin.Close()
-	is.NoErr(admin.CreateTopic(ctx, lossy, danube.NonReliable))
+	is.NoErr(admin.CreateTopic(ctx, lossy, danubeclient.NonReliable))
 	lp := maps.Clone(params)
 	lp["topics"] = lossy
 	ls, err := open(lp, nil)
 	is.NoErr(err)
-	lpr, err := client.NewProducer(ctx, danube.ProducerOptions{Topic: lossy, Name: "w", Dispatch: danube.NonReliable})
+	lpr, err := client.NewProducer(ctx, danubeclient.ProducerOptions{Topic: lossy, Name: "w", Dispatch: danubeclient.NonReliable})
 	is.NoErr(err)
 	defer lpr.Close(context.Background())
 	waitUntil(t, "the first NonReliable message (dropped until the stream is attached)", func() bool {
-		is.NoErr(lpr.Send(ctx, danube.Message{Payload: []byte("probe")}))
+		is.NoErr(lpr.Send(ctx, danubeclient.Message{Payload: []byte("probe")}))
 		rctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
 		_, err := ls.Read(rctx)
 		return err == nil
 	})
 	for i := range 3 {
-		is.NoErr(lpr.Send(ctx, danube.Message{Payload: []byte(strconv.Itoa(i))}))
+		is.NoErr(lpr.Send(ctx, danubeclient.Message{Payload: []byte(strconv.Itoa(i))}))
 		rec, err := ls.Read(ctx) // one at a time: the broker drops what a busy consumer cannot take
 		is.NoErr(err)
 		is.Equal(string(rec.Payload.After.Bytes()), strconv.Itoa(i))

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // maxRetryBackoff caps one wait between retries: a longer one would make a
@@ -128,20 +128,20 @@ func (c *Connection) UseTLS() bool {
 // ClientConfig builds the client configuration for url (the service or the
 // admin URL), reading the token and TLS files. Errors name the parameter and
 // never include secret material.
-func (c *Connection) ClientConfig(url string) (danube.Config, error) {
-	cfg := danube.Config{
+func (c *Connection) ClientConfig(url string) (danubeclient.Config, error) {
+	cfg := danubeclient.Config{
 		URL:   url,
 		Token: c.Token,
-		Retry: danube.RetryPolicy{MaxRetries: c.RetryMax, Base: 200 * time.Millisecond, Max: c.RetryMaxBackoff},
+		Retry: danubeclient.RetryPolicy{MaxRetries: c.RetryMax, Base: 200 * time.Millisecond, Max: c.RetryMaxBackoff},
 	}
 	if c.TokenFile != "" {
 		b, err := os.ReadFile(c.TokenFile)
 		if err != nil {
-			return danube.Config{}, fmt.Errorf(`"tokenFile": cannot read %s: %w`, c.TokenFile, errors.Unwrap(err))
+			return danubeclient.Config{}, fmt.Errorf(`"tokenFile": cannot read %s: %w`, c.TokenFile, errors.Unwrap(err))
 		}
 		cfg.Token = strings.TrimSpace(string(b))
 		if cfg.Token == "" {
-			return danube.Config{}, fmt.Errorf(`"tokenFile": %s is empty: it must hold the JWT`, c.TokenFile)
+			return danubeclient.Config{}, fmt.Errorf(`"tokenFile": %s is empty: it must hold the JWT`, c.TokenFile)
 		}
 	}
 	if !c.UseTLS() {
@@ -155,11 +155,11 @@ func (c *Connection) ClientConfig(url string) (danube.Config, error) {
 	if c.TLS.CAFile != "" {
 		pem, err := os.ReadFile(c.TLS.CAFile)
 		if err != nil {
-			return danube.Config{}, fmt.Errorf(`"tls.caFile": cannot read %s: %w`, c.TLS.CAFile, errors.Unwrap(err))
+			return danubeclient.Config{}, fmt.Errorf(`"tls.caFile": cannot read %s: %w`, c.TLS.CAFile, errors.Unwrap(err))
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return danube.Config{}, fmt.Errorf(`"tls.caFile": %s holds no PEM certificate`, c.TLS.CAFile)
+			return danubeclient.Config{}, fmt.Errorf(`"tls.caFile": %s holds no PEM certificate`, c.TLS.CAFile)
 		}
 		tc.RootCAs = pool
 	}
@@ -167,7 +167,7 @@ func (c *Connection) ClientConfig(url string) (danube.Config, error) {
 		cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
 		if err != nil {
 			// The key pair loader's message never quotes key material.
-			return danube.Config{}, fmt.Errorf(`"tls.certFile"/"tls.keyFile": cannot load the client key pair: %w`, err)
+			return danubeclient.Config{}, fmt.Errorf(`"tls.certFile"/"tls.keyFile": cannot load the client key pair: %w`, err)
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/Masterminds/sprig/v3"
 	sdk "github.com/conduitio/conduit-connector-sdk"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // Values of the destination's enumerated parameters.
@@ -165,7 +165,7 @@ func validateTopicParam(topic string) error {
 		_, err := ParseTopicTemplate(topic)
 		return err
 	default:
-		if err := danube.ValidateTopic(topic); err != nil {
+		if err := danubeclient.ValidateTopic(topic); err != nil {
 			return fmt.Errorf(`"topic": %w`, err)
 		}
 		return nil
@@ -185,22 +185,22 @@ func validatePatterns(param string, patterns []string) []error {
 }
 
 // DanubeDispatch returns the configured dispatch strategy.
-func (c *DestinationConfig) DanubeDispatch() danube.DispatchStrategy {
+func (c *DestinationConfig) DanubeDispatch() danubeclient.DispatchStrategy {
 	if c.DispatchStrategy == DispatchNonReliable {
-		return danube.NonReliable
+		return danubeclient.NonReliable
 	}
-	return danube.Reliable
+	return danubeclient.Reliable
 }
 
 // DanubeOrdering returns the configured ordering.
-func (c *DestinationConfig) DanubeOrdering() (danube.Ordering, error) {
+func (c *DestinationConfig) DanubeOrdering() (danubeclient.Ordering, error) {
 	switch c.Ordering {
 	case OrderingKey:
-		return danube.OrderPerKey, nil
+		return danubeclient.OrderPerKey, nil
 	case OrderingPartition:
-		return danube.OrderPerPartition, nil
+		return danubeclient.OrderPerPartition, nil
 	case OrderingNone:
-		return danube.OrderNone, nil
+		return danubeclient.OrderNone, nil
 	default:
 		return 0, fmt.Errorf(`"ordering" is %q: use %q, %q or %q`, c.Ordering, OrderingKey, OrderingPartition, OrderingNone)
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // ExplainError prefixes an error from talking to the broker with the
@@ -30,7 +30,7 @@ func (c *Connection) hint(err error) string {
 	msg := err.Error()
 	tlsOn := c.UseTLS()
 	switch {
-	case errors.Is(err, danube.ErrUnauthenticated):
+	case errors.Is(err, danubeclient.ErrUnauthenticated):
 		return c.tokenHint(msg)
 	case strings.Contains(msg, "x509: certificate signed by unknown authority"):
 		return `the broker's certificate is not signed by a CA this connector trusts: set "tls.caFile" to the PEM ` +

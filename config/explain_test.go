@@ -8,11 +8,11 @@ import (
 
 	"github.com/matryer/is"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 func TestExplainError(t *testing.T) {
-	unauthenticated := fmt.Errorf("create producer: %w", danube.ErrUnauthenticated)
+	unauthenticated := fmt.Errorf("create producer: %w", danubeclient.ErrUnauthenticated)
 	tests := []struct {
 		name string
 		conn Connection

@@ -14,7 +14,7 @@ import (
 	cconfig "github.com/conduitio/conduit-commons/config"
 	sdk "github.com/conduitio/conduit-connector-sdk"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // Upper bounds keep an absurd value from exhausting memory or goroutines at
@@ -214,7 +214,7 @@ func (c *SourceConfig) validateTopics() []error {
 	var errs []error
 	seen := make(map[string]bool, len(c.Topics))
 	for _, t := range c.Topics {
-		if err := danube.ValidateTopic(t); err != nil {
+		if err := danubeclient.ValidateTopic(t); err != nil {
 			errs = append(errs, fmt.Errorf(`"topics": %w`, err))
 			continue
 		}
@@ -272,16 +272,16 @@ func (c *SourceConfig) consumerFor(id string) string {
 }
 
 // DanubeSubscriptionType maps subscriptionType to the client's type.
-func (c *SourceConfig) DanubeSubscriptionType() danube.SubscriptionType {
+func (c *SourceConfig) DanubeSubscriptionType() danubeclient.SubscriptionType {
 	switch c.SubscriptionType {
 	case SubscriptionShared:
-		return danube.Shared
+		return danubeclient.Shared
 	case SubscriptionFailover:
-		return danube.Failover
+		return danubeclient.Failover
 	case SubscriptionKeyShared:
-		return danube.KeyShared
+		return danubeclient.KeyShared
 	default:
-		return danube.Exclusive
+		return danubeclient.Exclusive
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	cconfig "github.com/conduitio/conduit-commons/config"
 	"github.com/matryer/is"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 func validSource(t *testing.T) SourceConfig {
@@ -32,7 +32,7 @@ func TestParseSource_AppliesTagDefaults(t *testing.T) {
 	is.Equal(c.AckConcurrency, 8)
 	is.True(c.CreateMissingTopics)
 	is.Equal(c.RetryMax, 5)
-	is.Equal(c.DanubeSubscriptionType(), danube.Exclusive)
+	is.Equal(c.DanubeSubscriptionType(), danubeclient.Exclusive)
 	is.True(c.Ordered())
 }
 

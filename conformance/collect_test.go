@@ -6,19 +6,19 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // delivery is one message as a named consumer saw it.
 type delivery struct {
 	consumer string
-	msg      *danube.ReceivedMessage
+	msg      *danubeclient.ReceivedMessage
 }
 
 // collect receives from several consumers at once until want deliveries
 // arrived in total, settling each one: nack(m) true nacks it for an
 // immediate retry, false acks it.
-func collect(t *testing.T, consumers map[string]*danube.Consumer, want int, nack func(*danube.ReceivedMessage) bool) []delivery {
+func collect(t *testing.T, consumers map[string]*danubeclient.Consumer, want int, nack func(*danubeclient.ReceivedMessage) bool) []delivery {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*deliveryTimeout)
 	defer cancel()
@@ -75,7 +75,7 @@ func isFull(mu *sync.Mutex, got *[]delivery, want int) bool {
 
 // settle acks m, or nacks it for an immediate retry, with its own deadline so
 // that ending the receive loops cannot cut it short.
-func settle(parent context.Context, co *danube.Consumer, m *danube.ReceivedMessage, nack bool) error {
+func settle(parent context.Context, co *danubeclient.Consumer, m *danubeclient.ReceivedMessage, nack bool) error {
 	ctx, cancel := context.WithTimeout(parent, opTimeout)
 	defer cancel()
 	if nack {

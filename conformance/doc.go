@@ -1,5 +1,5 @@
 // Package conformance holds the conformance suite: one set of tests that drives
-// the project's Danube client (internal/danube) against a broker and pins the
+// the project's Danube client (internal/danubeclient) against a broker and pins the
 // broker behaviour the client and the in-process test broker rely on.
 //
 // Without DANUBE_BROKER_URL the suite starts the in-process test broker

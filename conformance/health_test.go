@@ -7,7 +7,7 @@ import (
 
 	"github.com/matryer/is"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 
@@ -152,11 +152,11 @@ func TestConsumerSurvivesCutStreams(t *testing.T) {
 // receivingConsumer returns a Reliable topic, its producer and a consumer on
 // subscription "s" (consumer "c") that has already received one message; the
 // consumer's client checks health often so that it heals fast.
-func receivingConsumer(t *testing.T) (string, *danube.Producer, *danube.Consumer) {
+func receivingConsumer(t *testing.T) (string, *danubeclient.Producer, *danubeclient.Consumer) {
 	t.Helper()
 	topic, p := reliableTopic(t, nil)
-	c := shared.client(t, func(cfg *danube.Config) { cfg.HealthInterval = fastHealth })
-	co := subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	c := shared.client(t, func(cfg *danubeclient.Config) { cfg.HealthInterval = fastHealth })
+	co := subscribe(t, c, danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 	send(t, p, "before")
 	if got := receiveAndAck(t, co, 1); got[0] != "before" {
 		t.Fatalf("first delivery %q, want %q", got[0], "before")

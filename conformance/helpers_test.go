@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // opTimeout bounds one broker round trip (or a short retry sequence) in tests.
@@ -56,13 +56,13 @@ func opContext(t *testing.T) context.Context {
 }
 
 // client returns a client for tg, closed when t ends.
-func (tg target) client(t *testing.T, tweak ...func(*danube.Config)) *danube.Client {
+func (tg target) client(t *testing.T, tweak ...func(*danubeclient.Config)) *danubeclient.Client {
 	t.Helper()
-	cfg := danube.Config{URL: tg.url}
+	cfg := danubeclient.Config{URL: tg.url}
 	for _, f := range tweak {
 		f(&cfg)
 	}
-	c, err := danube.NewClient(cfg)
+	c, err := danubeclient.NewClient(cfg)
 	if err != nil {
 		t.Fatalf("NewClient(%s): %v", tg.url, err)
 	}
@@ -75,9 +75,9 @@ func (tg target) client(t *testing.T, tweak ...func(*danube.Config)) *danube.Cli
 }
 
 // admin returns an admin client for tg, closed when t ends.
-func (tg target) admin(t *testing.T) *danube.Admin {
+func (tg target) admin(t *testing.T) *danubeclient.Admin {
 	t.Helper()
-	a, err := danube.NewAdmin(danube.Config{URL: tg.adminURL})
+	a, err := danubeclient.NewAdmin(danubeclient.Config{URL: tg.adminURL})
 	if err != nil {
 		t.Fatalf("NewAdmin(%s): %v", tg.adminURL, err)
 	}
@@ -89,7 +89,7 @@ func (tg target) admin(t *testing.T) *danube.Admin {
 	return a
 }
 
-func newProducer(t *testing.T, c *danube.Client, opts danube.ProducerOptions) *danube.Producer {
+func newProducer(t *testing.T, c *danubeclient.Client, opts danubeclient.ProducerOptions) *danubeclient.Producer {
 	t.Helper()
 	if opts.Name == "" {
 		opts.Name = "producer-" + uniqueName(t)
@@ -101,21 +101,21 @@ func newProducer(t *testing.T, c *danube.Client, opts danube.ProducerOptions) *d
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
-		if err := p.Close(ctx); err != nil && !errors.Is(err, danube.ErrClosed) {
+		if err := p.Close(ctx); err != nil && !errors.Is(err, danubeclient.ErrClosed) {
 			t.Errorf("producer Close: %v", err)
 		}
 	})
 	return p
 }
 
-func subscribe(t *testing.T, c *danube.Client, opts danube.ConsumerOptions) *danube.Consumer {
+func subscribe(t *testing.T, c *danubeclient.Client, opts danubeclient.ConsumerOptions) *danubeclient.Consumer {
 	t.Helper()
 	co, err := c.Subscribe(opContext(t), opts)
 	if err != nil {
 		t.Fatalf("Subscribe(%s, %s as %s): %v", opts.Topic, opts.Subscription, opts.Name, err)
 	}
 	t.Cleanup(func() {
-		if err := co.Close(); err != nil && !errors.Is(err, danube.ErrClosed) {
+		if err := co.Close(); err != nil && !errors.Is(err, danubeclient.ErrClosed) {
 			t.Errorf("consumer Close: %v", err)
 		}
 	})
@@ -123,22 +123,22 @@ func subscribe(t *testing.T, c *danube.Client, opts danube.ConsumerOptions) *dan
 }
 
 // send publishes each payload and waits for the broker's answer.
-func send(t *testing.T, p *danube.Producer, payloads ...string) {
+func send(t *testing.T, p *danubeclient.Producer, payloads ...string) {
 	t.Helper()
 	for _, payload := range payloads {
-		if err := p.Send(opContext(t), danube.Message{Payload: []byte(payload)}); err != nil {
+		if err := p.Send(opContext(t), danubeclient.Message{Payload: []byte(payload)}); err != nil {
 			t.Fatalf("Send(%q): %v", payload, err)
 		}
 	}
 }
 
 // receive waits for the next delivery.
-func receive(t *testing.T, co *danube.Consumer) *danube.ReceivedMessage {
+func receive(t *testing.T, co *danubeclient.Consumer) *danubeclient.ReceivedMessage {
 	t.Helper()
 	return receiveWithin(t, co, deliveryTimeout)
 }
 
-func receiveWithin(t *testing.T, co *danube.Consumer, within time.Duration) *danube.ReceivedMessage {
+func receiveWithin(t *testing.T, co *danubeclient.Consumer, within time.Duration) *danubeclient.ReceivedMessage {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
@@ -150,7 +150,7 @@ func receiveWithin(t *testing.T, co *danube.Consumer, within time.Duration) *dan
 }
 
 // receiveAndAck receives n messages, acks each and returns their payloads.
-func receiveAndAck(t *testing.T, co *danube.Consumer, n int) []string {
+func receiveAndAck(t *testing.T, co *danubeclient.Consumer, n int) []string {
 	t.Helper()
 	got := make([]string, 0, n)
 	for range n {
@@ -161,7 +161,7 @@ func receiveAndAck(t *testing.T, co *danube.Consumer, n int) []string {
 	return got
 }
 
-func ack(t *testing.T, co *danube.Consumer, m *danube.ReceivedMessage) {
+func ack(t *testing.T, co *danubeclient.Consumer, m *danubeclient.ReceivedMessage) {
 	t.Helper()
 	if err := co.Ack(opContext(t), m.ID); err != nil {
 		t.Fatalf("Ack(%s@%d): %v", m.ID.Topic, m.ID.Offset, err)
@@ -171,7 +171,7 @@ func ack(t *testing.T, co *danube.Consumer, m *danube.ReceivedMessage) {
 // expectNothing asserts that no delivery arrives during window. Proving an
 // absence needs a bounded observation period; callers size it against the
 // broker's timers (e.g. several 500 ms dispatcher heartbeats).
-func expectNothing(t *testing.T, co *danube.Consumer, window time.Duration, why string) {
+func expectNothing(t *testing.T, co *danubeclient.Consumer, window time.Duration, why string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), window)
 	defer cancel()

@@ -11,7 +11,7 @@ import (
 
 	"github.com/matryer/is"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 
@@ -26,16 +26,16 @@ func TestKeySharedKeepsPerKeyOrder(t *testing.T) {
 	const perKey = 5
 	const nackedKey = "k0"
 
-	consumers := map[string]*danube.Consumer{}
+	consumers := map[string]*danubeclient.Consumer{}
 	for _, name := range []string{"c1", "c2"} {
-		consumers[name] = subscribe(t, shared.client(t), danube.ConsumerOptions{
-			Topic: topic, Name: name, Subscription: "s", Type: danube.KeyShared,
+		consumers[name] = subscribe(t, shared.client(t), danubeclient.ConsumerOptions{
+			Topic: topic, Name: name, Subscription: "s", Type: danubeclient.KeyShared,
 		})
 	}
 
 	for seq := range perKey {
 		for _, k := range keys {
-			msg := danube.Message{Payload: fmt.Appendf(nil, "%s:%d", k, seq), Key: k}
+			msg := danubeclient.Message{Payload: fmt.Appendf(nil, "%s:%d", k, seq), Key: k}
 			if err := p.Send(opContext(t), msg); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
@@ -43,7 +43,7 @@ func TestKeySharedKeepsPerKeyOrder(t *testing.T) {
 	}
 
 	nackedOne := false
-	got := collect(t, consumers, len(keys)*perKey+1, func(m *danube.ReceivedMessage) bool {
+	got := collect(t, consumers, len(keys)*perKey+1, func(m *danubeclient.ReceivedMessage) bool {
 		nack := !nackedOne && string(m.Payload) == nackedKey+":0"
 		nackedOne = nackedOne || nack
 		return nack
@@ -83,8 +83,8 @@ func TestKeySharedKeepsPerKeyOrder(t *testing.T) {
 func TestKeySharedEvictsAnInactiveConsumer(t *testing.T) {
 	is := is.New(t)
 	topic, p := reliableTopic(t, nil)
-	opts := func(name string) danube.ConsumerOptions {
-		return danube.ConsumerOptions{Topic: topic, Name: name, Subscription: "s", Type: danube.KeyShared}
+	opts := func(name string) danubeclient.ConsumerOptions {
+		return danubeclient.ConsumerOptions{Topic: topic, Name: name, Subscription: "s", Type: danubeclient.KeyShared}
 	}
 	w := shared.wire(t)
 	sub, err := w.consumers.Subscribe(opContext(t), &danubepb.ConsumerRequest{
@@ -103,7 +103,7 @@ func TestKeySharedEvictsAnInactiveConsumer(t *testing.T) {
 	sendKeyed := func(prefix string, keys ...string) {
 		t.Helper()
 		for _, k := range keys {
-			if err := p.Send(opContext(t), danube.Message{Payload: []byte(prefix + ":" + k), Key: k}); err != nil {
+			if err := p.Send(opContext(t), danubeclient.Message{Payload: []byte(prefix + ":" + k), Key: k}); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
 		}
@@ -139,11 +139,11 @@ func TestKeySharedEvictsAnInactiveConsumer(t *testing.T) {
 
 	back := subscribe(t, shared.client(t), opts("a"))
 	sendKeyed("again", keys...)
-	for _, d := range collect(t, map[string]*danube.Consumer{"a": back, "b": b}, len(keys), noNack) {
+	for _, d := range collect(t, map[string]*danubeclient.Consumer{"a": back, "b": b}, len(keys), noNack) {
 		if strings.HasPrefix(string(d.msg.Payload), "again:") {
 			is.Equal(d.consumer, "b") // the returning consumer is not on the ring
 		}
 	}
 }
 
-func noNack(*danube.ReceivedMessage) bool { return false }
+func noNack(*danubeclient.ReceivedMessage) bool { return false }

@@ -8,7 +8,7 @@ import (
 	"github.com/matryer/is"
 	"google.golang.org/grpc/codes"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 
@@ -19,8 +19,8 @@ const grpcLimit = 4 << 20
 func TestMessageSizeLimit(t *testing.T) {
 	topic := newTopic(t)
 	c := shared.client(t)
-	p := newProducer(t, c, danube.ProducerOptions{Topic: topic, Dispatch: danube.Reliable})
-	co := subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	p := newProducer(t, c, danubeclient.ProducerOptions{Topic: topic, Dispatch: danubeclient.Reliable})
+	co := subscribe(t, c, danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 
 	for _, tc := range []struct {
 		name string
@@ -31,11 +31,11 @@ func TestMessageSizeLimit(t *testing.T) {
 		{"under 4 MiB of payload, over it with the envelope", grpcLimit - 16},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := p.Send(opContext(t), danube.Message{Payload: make([]byte, tc.size)})
-			if !errors.Is(err, danube.ErrMessageTooLarge) {
+			err := p.Send(opContext(t), danubeclient.Message{Payload: make([]byte, tc.size)})
+			if !errors.Is(err, danubeclient.ErrMessageTooLarge) {
 				t.Fatalf("Send(%d bytes): %v, want ErrMessageTooLarge", tc.size, err)
 			}
-			if danube.IsTransient(err) {
+			if danubeclient.IsTransient(err) {
 				t.Fatalf("Send(%d bytes): %v is reported transient; retrying cannot help", tc.size, err)
 			}
 		})
@@ -44,7 +44,7 @@ func TestMessageSizeLimit(t *testing.T) {
 	t.Run("a large message that fits is delivered intact", func(t *testing.T) {
 		is := is.New(t)
 		payload := bytes.Repeat([]byte("0123456789abcdef"), (grpcLimit-64<<10)/16)
-		is.NoErr(p.Send(opContext(t), danube.Message{Payload: payload}))
+		is.NoErr(p.Send(opContext(t), danubeclient.Message{Payload: payload}))
 		m := receive(t, co)
 		is.True(bytes.Equal(m.Payload, payload))
 		ack(t, co, m)

@@ -6,7 +6,7 @@ import (
 
 	"github.com/matryer/is"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // TestMessageFieldsRoundTrip: what a producer sets arrives unchanged.
@@ -14,13 +14,13 @@ func TestMessageFieldsRoundTrip(t *testing.T) {
 	is := is.New(t)
 	c := shared.client(t)
 	topic := newTopic(t)
-	p := newProducer(t, c, danube.ProducerOptions{Topic: topic, Name: "the-producer", Dispatch: danube.Reliable})
-	co := subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	p := newProducer(t, c, danubeclient.ProducerOptions{Topic: topic, Name: "the-producer", Dispatch: danubeclient.Reliable})
+	co := subscribe(t, c, danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 
 	before := time.Now().Add(-time.Second)
 	attrs := map[string]string{"content-type": "application/json", "ünïcödé": "välue", "empty": ""}
-	is.NoErr(p.Send(opContext(t), danube.Message{Payload: []byte(`{"id":1}`), Key: "order-1", Attributes: attrs}))
-	is.NoErr(p.Send(opContext(t), danube.Message{Payload: []byte{}}))
+	is.NoErr(p.Send(opContext(t), danubeclient.Message{Payload: []byte(`{"id":1}`), Key: "order-1", Attributes: attrs}))
+	is.NoErr(p.Send(opContext(t), danubeclient.Message{Payload: []byte{}}))
 
 	m := receive(t, co)
 	ack(t, co, m)

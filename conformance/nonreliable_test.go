@@ -12,7 +12,7 @@ import (
 
 	"github.com/matryer/is"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // TestNonReliableDropsWhenTheConsumerLags: a NonReliable topic stores
@@ -21,8 +21,8 @@ import (
 func TestNonReliableDropsWhenTheConsumerLags(t *testing.T) {
 	is := is.New(t)
 	topic := newTopic(t)
-	p := newProducer(t, shared.client(t), danube.ProducerOptions{Topic: topic, Dispatch: danube.NonReliable})
-	co := subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s", Buffer: 1})
+	p := newProducer(t, shared.client(t), danubeclient.ProducerOptions{Topic: topic, Dispatch: danubeclient.NonReliable})
+	co := subscribe(t, shared.client(t), danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s", Buffer: 1})
 
 	// More than every buffer on the way can hold: the broker's channels, the
 	// HTTP/2 windows (grpc-go grows them up to 16 MiB) and the client queue.
@@ -30,7 +30,7 @@ func TestNonReliableDropsWhenTheConsumerLags(t *testing.T) {
 	filler := bytes.Repeat([]byte{'x'}, 64<<10)
 	for i := range total {
 		payload := append([]byte(fmt.Sprintf("data-%d:", i)), filler...)
-		if err := p.Send(opContext(t), danube.Message{Payload: payload}); err != nil {
+		if err := p.Send(opContext(t), danubeclient.Message{Payload: payload}); err != nil {
 			t.Fatalf("Send %d: %v (a full consumer must not fail the producer)", i, err)
 		}
 	}
@@ -57,7 +57,7 @@ func TestNonReliableDropsWhenTheConsumerLags(t *testing.T) {
 
 // drainUntilMarker reads until a marker arrives (true) or the stream is quiet
 // for a while (false: the marker itself may have been dropped).
-func drainUntilMarker(t *testing.T, co *danube.Consumer, data *[]int) bool {
+func drainUntilMarker(t *testing.T, co *danubeclient.Consumer, data *[]int) bool {
 	t.Helper()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -84,9 +84,9 @@ func drainUntilMarker(t *testing.T, co *danube.Consumer, data *[]int) bool {
 
 func TestNonReliableWithoutSubscriptionKeepsNothing(t *testing.T) {
 	topic := newTopic(t)
-	p := newProducer(t, shared.client(t), danube.ProducerOptions{Topic: topic, Dispatch: danube.NonReliable})
+	p := newProducer(t, shared.client(t), danubeclient.ProducerOptions{Topic: topic, Dispatch: danubeclient.NonReliable})
 	send(t, p, payloads("unheard", 3)...)
-	co := subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	co := subscribe(t, shared.client(t), danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 	send(t, p, "heard")
 	is.New(t).Equal(receiveAndAck(t, co, 1), []string{"heard"})
 }

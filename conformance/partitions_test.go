@@ -10,7 +10,7 @@ import (
 	"github.com/matryer/is"
 	"google.golang.org/grpc/codes"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 
@@ -32,11 +32,11 @@ func TestPartitionDiscovery(t *testing.T) {
 	base := newTopic(t)
 	const n = 12 // more than 10: the broker sorts "-part-10" before "-part-2"
 
-	is.NoErr(shared.admin(t).CreatePartitionedTopic(opContext(t), base, n, danube.Reliable))
+	is.NoErr(shared.admin(t).CreatePartitionedTopic(opContext(t), base, n, danubeclient.Reliable))
 	// Plain topics that share the prefix. Created after the partitions: the
 	// broker refuses a plain topic whose name prefixes existing topics.
 	for _, other := range []string{base + "2", base + "_x"} {
-		newProducer(t, c, danube.ProducerOptions{Topic: other, Dispatch: danube.Reliable})
+		newProducer(t, c, danubeclient.ProducerOptions{Topic: other, Dispatch: danubeclient.Reliable})
 	}
 	want := partitionNames(base, n)
 
@@ -59,7 +59,7 @@ func TestPartitionDiscovery(t *testing.T) {
 	})
 
 	t.Run("a consumer reads every partition", func(t *testing.T) {
-		co := subscribe(t, c, danube.ConsumerOptions{Topic: base, Name: "c", Subscription: "s", Type: danube.Shared})
+		co := subscribe(t, c, danubeclient.ConsumerOptions{Topic: base, Name: "c", Subscription: "s", Type: danubeclient.Shared})
 		is.New(t).Equal(co.Partitions(), want)
 	})
 
@@ -73,7 +73,7 @@ func TestPartitionDiscovery(t *testing.T) {
 	t.Run("a bare prefix is not a topic", func(t *testing.T) {
 		prefix := base[:len(base)-1]
 		_, err := c.Partitions(opContext(t), prefix)
-		if !errors.Is(err, danube.ErrTopicNotFound) {
+		if !errors.Is(err, danubeclient.ErrTopicNotFound) {
 			t.Fatalf("Partitions(%q): %v, want ErrTopicNotFound", prefix, err)
 		}
 	})
@@ -88,13 +88,13 @@ func TestPartitionDiscovery(t *testing.T) {
 
 func TestPartitionNaming(t *testing.T) {
 	is := is.New(t)
-	is.Equal(danube.PartitionTopic("/default/orders", 7), "/default/orders-part-7")
+	is.Equal(danubeclient.PartitionTopic("/default/orders", 7), "/default/orders-part-7")
 	for _, key := range []string{"", "a", "order-1", "customer:42", "ünï"} {
 		for _, n := range []int{1, 3, 12} {
 			h := fnv.New64a()
 			_, _ = h.Write([]byte(key))
 			want := int(h.Sum64() % uint64(n))
-			is.Equal(danube.PartitionForKey(key, n), want) // FNV-1a 64 modulo n, as the official clients
+			is.Equal(danubeclient.PartitionForKey(key, n), want) // FNV-1a 64 modulo n, as the official clients
 		}
 	}
 }
@@ -107,16 +107,16 @@ func TestPartitionedProducer(t *testing.T) {
 	base := newTopic(t)
 	const n = 3
 
-	p := newProducer(t, c, danube.ProducerOptions{Topic: base, Partitions: n, Dispatch: danube.Reliable})
+	p := newProducer(t, c, danubeclient.ProducerOptions{Topic: base, Partitions: n, Dispatch: danubeclient.Reliable})
 	is.Equal(p.Partitions(), n)
 	got, err := c.Partitions(opContext(t), base)
 	is.NoErr(err)
 	is.Equal(got, partitionNames(base, n))
 
-	co := subscribe(t, c, danube.ConsumerOptions{Topic: base, Name: "c", Subscription: "s", Type: danube.Shared})
+	co := subscribe(t, c, danubeclient.ConsumerOptions{Topic: base, Name: "c", Subscription: "s", Type: danubeclient.Shared})
 	keys := []string{"alpha", "beta", "gamma", "delta", "epsilon", "zeta"}
 	for _, k := range keys {
-		if err := p.Send(opContext(t), danube.Message{Payload: []byte(k), Key: k}); err != nil {
+		if err := p.Send(opContext(t), danubeclient.Message{Payload: []byte(k), Key: k}); err != nil {
 			t.Fatalf("Send(key %q): %v", k, err)
 		}
 	}
@@ -129,6 +129,6 @@ func TestPartitionedProducer(t *testing.T) {
 		seen[m.Key] = m.ID.Topic
 	}
 	for _, k := range keys {
-		is.Equal(seen[k], danube.PartitionTopic(base, danube.PartitionForKey(k, n))) // key routed by FNV-1a 64
+		is.Equal(seen[k], danubeclient.PartitionTopic(base, danubeclient.PartitionForKey(k, n))) // key routed by FNV-1a 64
 	}
 }

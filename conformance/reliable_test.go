@@ -6,7 +6,7 @@ import (
 
 	"github.com/matryer/is"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/adminpb"
 )
 
@@ -17,10 +17,10 @@ const quietWindow = 2500 * time.Millisecond
 
 // reliableTopic creates a Reliable topic with a producer and, before anyone
 // subscribes, gives subscription "s" the failure policy (nil: the default).
-func reliableTopic(t *testing.T, policy *adminpb.SubscriptionFailurePolicy) (string, *danube.Producer) {
+func reliableTopic(t *testing.T, policy *adminpb.SubscriptionFailurePolicy) (string, *danubeclient.Producer) {
 	t.Helper()
 	topic := newTopic(t)
-	p := newProducer(t, shared.client(t), danube.ProducerOptions{Topic: topic, Dispatch: danube.Reliable})
+	p := newProducer(t, shared.client(t), danubeclient.ProducerOptions{Topic: topic, Dispatch: danubeclient.Reliable})
 	if policy != nil {
 		setFailurePolicy(t, shared.wire(t), topic, "s", policy)
 	}
@@ -30,10 +30,10 @@ func reliableTopic(t *testing.T, policy *adminpb.SubscriptionFailurePolicy) (str
 func TestUnackedWindowDefaultsToTen(t *testing.T) {
 	is := is.New(t)
 	topic, p := reliableTopic(t, nil)
-	co := subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	co := subscribe(t, shared.client(t), danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 
 	send(t, p, payloads("m", 15)...)
-	held := make([]*danube.ReceivedMessage, 0, 10)
+	held := make([]*danubeclient.ReceivedMessage, 0, 10)
 	for _, want := range payloads("m", 10) {
 		m := receive(t, co)
 		is.Equal(string(m.Payload), want)
@@ -55,7 +55,7 @@ func TestSetMaxUnackedIsStoredButNotApplied(t *testing.T) {
 	is := is.New(t)
 	topic, p := reliableTopic(t, nil)
 	is.NoErr(shared.admin(t).SetMaxUnacked(opContext(t), topic, "s", 20))
-	co := subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	co := subscribe(t, shared.client(t), danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 
 	resp, err := shared.wire(t).topics.GetSubscriptionDispatchConfig(opContext(t),
 		&adminpb.GetSubscriptionDispatchConfigRequest{Topic: topic, Subscription: "s"})
@@ -72,7 +72,7 @@ func TestSetMaxUnackedIsStoredButNotApplied(t *testing.T) {
 func TestAckTimeoutRedeliversTheSameMessage(t *testing.T) {
 	is := is.New(t)
 	topic, p := reliableTopic(t, fastFailurePolicy(5, adminpb.SubscriptionPoisonPolicy_Block))
-	co := subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	co := subscribe(t, shared.client(t), danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 
 	send(t, p, "acked", "left")
 	acked := receive(t, co)
@@ -95,7 +95,7 @@ func TestNackRedeliversTheSameMessage(t *testing.T) {
 	policy := fastFailurePolicy(5, adminpb.SubscriptionPoisonPolicy_Block)
 	policy.MaxRedeliveryDelayMs = 5000 // the cap would also cut a requested delay
 	topic, p := reliableTopic(t, policy)
-	co := subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	co := subscribe(t, shared.client(t), danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 	send(t, p, "m")
 
 	first := receive(t, co)
@@ -122,7 +122,7 @@ func TestRedeliveryLimit(t *testing.T) {
 
 	// exhaust nacks the message on every delivery and checks there are
 	// exactly maxRedeliveries+1 deliveries of the same offset.
-	exhaust := func(t *testing.T, co *danube.Consumer) {
+	exhaust := func(t *testing.T, co *danubeclient.Consumer) {
 		t.Helper()
 		is := is.New(t)
 		var offset uint64
@@ -138,16 +138,16 @@ func TestRedeliveryLimit(t *testing.T) {
 	}
 
 	// poisoned subscribes with the given policy and exhausts one message.
-	poisoned := func(t *testing.T, typ danube.SubscriptionType, poison adminpb.SubscriptionPoisonPolicy) (*danube.Producer, *danube.Consumer) {
+	poisoned := func(t *testing.T, typ danubeclient.SubscriptionType, poison adminpb.SubscriptionPoisonPolicy) (*danubeclient.Producer, *danubeclient.Consumer) {
 		t.Helper()
 		topic, p := reliableTopic(t, fastFailurePolicy(maxRedeliveries, poison))
-		co := subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s", Type: typ})
+		co := subscribe(t, shared.client(t), danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s", Type: typ})
 		send(t, p, "poison")
 		exhaust(t, co)
 		return p, co
 	}
 
-	for _, typ := range []danube.SubscriptionType{danube.Exclusive, danube.Shared} {
+	for _, typ := range []danubeclient.SubscriptionType{danubeclient.Exclusive, danubeclient.Shared} {
 		t.Run("block/"+typeName(typ), func(t *testing.T) {
 			p, co := poisoned(t, typ, adminpb.SubscriptionPoisonPolicy_Block)
 			send(t, p, "next")
@@ -164,7 +164,7 @@ func TestRedeliveryLimit(t *testing.T) {
 	t.Run("ack timeouts count too", func(t *testing.T) {
 		is := is.New(t)
 		topic, p := reliableTopic(t, fastFailurePolicy(1, adminpb.SubscriptionPoisonPolicy_Drop))
-		co := subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+		co := subscribe(t, shared.client(t), danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 		send(t, p, "poison")
 		first := receive(t, co)
 		second := receive(t, co) // after the ack timeout
@@ -176,15 +176,15 @@ func TestRedeliveryLimit(t *testing.T) {
 	})
 }
 
-func typeName(typ danube.SubscriptionType) string {
+func typeName(typ danubeclient.SubscriptionType) string {
 	switch typ {
-	case danube.Exclusive:
+	case danubeclient.Exclusive:
 		return "exclusive"
-	case danube.Shared:
+	case danubeclient.Shared:
 		return "shared"
-	case danube.Failover:
+	case danubeclient.Failover:
 		return "failover"
-	case danube.KeyShared:
+	case danubeclient.KeyShared:
 		return "key-shared"
 	default:
 		return "unknown"
@@ -198,7 +198,7 @@ func typeName(typ danube.SubscriptionType) string {
 func TestFailurePolicyAppliesFromSubscriptionCreation(t *testing.T) {
 	is := is.New(t)
 	topic, p := reliableTopic(t, nil)
-	co := subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	co := subscribe(t, shared.client(t), danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 	setFailurePolicy(t, shared.wire(t), topic, "s", fastFailurePolicy(5, adminpb.SubscriptionPoisonPolicy_Drop))
 
 	stored, err := shared.wire(t).topics.GetSubscriptionFailurePolicy(opContext(t),

@@ -10,7 +10,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // restartTimeout covers a broker restart plus the client's reconnection.
@@ -56,21 +56,21 @@ func restartable(t *testing.T) (target, func()) {
 func TestProducerRecoversFromBrokerRestart(t *testing.T) {
 	is := is.New(t)
 	tg, restart := restartable(t)
-	c := tg.client(t, func(cfg *danube.Config) {
-		cfg.Retry = danube.RetryPolicy{MaxRetries: -1, Base: 100 * time.Millisecond, Max: time.Second}
+	c := tg.client(t, func(cfg *danubeclient.Config) {
+		cfg.Retry = danubeclient.RetryPolicy{MaxRetries: -1, Base: 100 * time.Millisecond, Max: time.Second}
 	})
 	topic := newTopic(t)
-	p := newProducer(t, c, danube.ProducerOptions{Topic: topic, Dispatch: danube.Reliable})
+	p := newProducer(t, c, danubeclient.ProducerOptions{Topic: topic, Dispatch: danubeclient.Reliable})
 	send(t, p, "before")
 
 	restart()
 
 	ctx, cancel := context.WithTimeout(context.Background(), restartTimeout)
 	defer cancel()
-	co, err := c.Subscribe(ctx, danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "after-restart"})
+	co, err := c.Subscribe(ctx, danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "after-restart"})
 	is.NoErr(err) // the topic survived the restart
 	t.Cleanup(func() { _ = co.Close() })
-	is.NoErr(p.Send(ctx, danube.Message{Payload: []byte("after")}))
+	is.NoErr(p.Send(ctx, danubeclient.Message{Payload: []byte("after")}))
 	m, err := co.Receive(ctx)
 	is.NoErr(err)
 	is.Equal(string(m.Payload), "after")

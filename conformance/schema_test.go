@@ -8,7 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/schemapb"
 )
@@ -78,12 +78,12 @@ func TestSchemaRegistryBasics(t *testing.T) {
 		c := shared.client(t)
 		topic := newTopic(t)
 		latest := schemaProducer(t, c, topic, "latest", subject)
-		pinned := newProducer(t, c, danube.ProducerOptions{
-			Topic: topic, Name: "pinned", Dispatch: danube.Reliable, Schema: &danube.SchemaRef{Subject: subject, Version: 1},
+		pinned := newProducer(t, c, danubeclient.ProducerOptions{
+			Topic: topic, Name: "pinned", Dispatch: danubeclient.Reliable, Schema: &danubeclient.SchemaRef{Subject: subject, Version: 1},
 		})
-		co := subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
-		is.NoErr(latest.Send(opContext(t), danube.Message{Payload: []byte(`{"id":1,"note":"x"}`)}))
-		is.NoErr(pinned.Send(opContext(t), danube.Message{Payload: []byte(`{"id":2}`)}))
+		co := subscribe(t, c, danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+		is.NoErr(latest.Send(opContext(t), danubeclient.Message{Payload: []byte(`{"id":1,"note":"x"}`)}))
+		is.NoErr(pinned.Send(opContext(t), danubeclient.Message{Payload: []byte(`{"id":2}`)}))
 		for _, wantVersion := range []uint32{2, 1} {
 			m := receive(t, co)
 			ack(t, co, m)
@@ -99,7 +99,7 @@ func TestSchemaRegistryBasics(t *testing.T) {
 	t.Run("a loaded topic keeps the first subject a producer names", func(t *testing.T) {
 		c := shared.client(t)
 		topic := newTopic(t)
-		newProducer(t, c, danube.ProducerOptions{Topic: topic, Name: "plain", Dispatch: danube.Reliable})
+		newProducer(t, c, danubeclient.ProducerOptions{Topic: topic, Name: "plain", Dispatch: danubeclient.Reliable})
 		schemaProducer(t, c, topic, "first", subject)
 		_, err := c.NewProducer(opContext(t), withSubject(topic, "second", other))
 		wantCode(t, err, codes.FailedPrecondition, "producer with another subject")
@@ -121,7 +121,7 @@ func TestSchemaRegistryBasics(t *testing.T) {
 	t.Run("an unregistered subject is refused", func(t *testing.T) {
 		c := shared.client(t)
 		topic := newTopic(t)
-		newProducer(t, c, danube.ProducerOptions{Topic: topic, Name: "plain", Dispatch: danube.Reliable})
+		newProducer(t, c, danubeclient.ProducerOptions{Topic: topic, Name: "plain", Dispatch: danubeclient.Reliable})
 		_, err := w.producers.CreateProducer(opContext(t), &danubepb.ProducerRequest{
 			RequestId: 1, ProducerName: "p", TopicName: topic, DispatchStrategy: danubepb.DispatchStrategy_Reliable,
 			SchemaRef: &danubepb.SchemaReference{
@@ -130,8 +130,8 @@ func TestSchemaRegistryBasics(t *testing.T) {
 		})
 		wantCode(t, err, codes.FailedPrecondition, "raw CreateProducer with an unregistered subject")
 
-		_, err = c.NewProducer(opContext(t), danube.ProducerOptions{
-			Topic: topic, Name: "p", Dispatch: danube.Reliable, Schema: &danube.SchemaRef{Subject: subject + "-none"},
+		_, err = c.NewProducer(opContext(t), danubeclient.ProducerOptions{
+			Topic: topic, Name: "p", Dispatch: danubeclient.Reliable, Schema: &danubeclient.SchemaRef{Subject: subject + "-none"},
 		})
 		if code := status.Code(err); code != codes.FailedPrecondition && code != codes.NotFound {
 			t.Fatalf("NewProducer with an unregistered subject: %v, want FAILED_PRECONDITION or NOT_FOUND", err)
@@ -139,13 +139,13 @@ func TestSchemaRegistryBasics(t *testing.T) {
 	})
 }
 
-func withSubject(topic, name, subject string) danube.ProducerOptions {
-	return danube.ProducerOptions{
-		Topic: topic, Name: name, Dispatch: danube.Reliable, Schema: &danube.SchemaRef{Subject: subject},
+func withSubject(topic, name, subject string) danubeclient.ProducerOptions {
+	return danubeclient.ProducerOptions{
+		Topic: topic, Name: name, Dispatch: danubeclient.Reliable, Schema: &danubeclient.SchemaRef{Subject: subject},
 	}
 }
 
-func schemaProducer(t *testing.T, c *danube.Client, topic, name, subject string) *danube.Producer {
+func schemaProducer(t *testing.T, c *danubeclient.Client, topic, name, subject string) *danubeclient.Producer {
 	t.Helper()
 	return newProducer(t, c, withSubject(topic, name, subject))
 }

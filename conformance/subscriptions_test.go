@@ -8,7 +8,7 @@ import (
 	"github.com/matryer/is"
 	"google.golang.org/grpc/codes"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/adminpb"
 )
 
@@ -19,14 +19,14 @@ func TestNewSubscriptionStartsAtLatest(t *testing.T) {
 	is := is.New(t)
 	c := shared.client(t)
 	topic := newTopic(t)
-	p := newProducer(t, c, danube.ProducerOptions{Topic: topic, Dispatch: danube.Reliable})
+	p := newProducer(t, c, danubeclient.ProducerOptions{Topic: topic, Dispatch: danubeclient.Reliable})
 
 	send(t, p, payloads("before", 3)...)
-	first := subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c1", Subscription: "first"})
+	first := subscribe(t, c, danubeclient.ConsumerOptions{Topic: topic, Name: "c1", Subscription: "first"})
 	send(t, p, payloads("after", 3)...)
 	is.Equal(receiveAndAck(t, first, 3), payloads("after", 3)) // nothing from before the subscription
 
-	second := subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c2", Subscription: "second"})
+	second := subscribe(t, c, danubeclient.ConsumerOptions{Topic: topic, Name: "c2", Subscription: "second"})
 	send(t, p, "later")
 	is.Equal(receiveAndAck(t, second, 1), []string{"later"}) // a later subscription starts later still
 	is.Equal(receiveAndAck(t, first, 1), []string{"later"})
@@ -36,8 +36,8 @@ func TestReliableOffsetsAreDenseFromZero(t *testing.T) {
 	is := is.New(t)
 	c := shared.client(t)
 	topic := newTopic(t)
-	p := newProducer(t, c, danube.ProducerOptions{Topic: topic, Dispatch: danube.Reliable})
-	co := subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	p := newProducer(t, c, danubeclient.ProducerOptions{Topic: topic, Dispatch: danubeclient.Reliable})
+	co := subscribe(t, c, danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 
 	send(t, p, payloads("m", 4)...)
 	for i := range 4 {
@@ -52,8 +52,8 @@ func TestNonReliableOffsetsAreZero(t *testing.T) {
 	is := is.New(t)
 	c := shared.client(t)
 	topic := newTopic(t)
-	p := newProducer(t, c, danube.ProducerOptions{Topic: topic, Dispatch: danube.NonReliable})
-	co := subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	p := newProducer(t, c, danubeclient.ProducerOptions{Topic: topic, Dispatch: danubeclient.NonReliable})
+	co := subscribe(t, c, danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 
 	send(t, p, payloads("m", 3)...)
 	for _, want := range payloads("m", 3) {
@@ -67,19 +67,19 @@ func TestNonReliableOffsetsAreZero(t *testing.T) {
 func TestSubscriptionKeepsItsPlaceAcrossReconnects(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
-		typ          danube.SubscriptionType
+		typ          danubeclient.SubscriptionType
 		secondName   string
 		unackedCheck bool
 	}{
-		{"exclusive, same consumer name", danube.Exclusive, "c", true},
-		{"shared, same consumer name", danube.Shared, "c", true},
-		{"shared, another consumer name", danube.Shared, "other", false},
+		{"exclusive, same consumer name", danubeclient.Exclusive, "c", true},
+		{"shared, same consumer name", danubeclient.Shared, "c", true},
+		{"shared, another consumer name", danubeclient.Shared, "other", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
 			topic := newTopic(t)
-			p := newProducer(t, shared.client(t), danube.ProducerOptions{Topic: topic, Dispatch: danube.Reliable})
-			opts := danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s", Type: tc.typ}
+			p := newProducer(t, shared.client(t), danubeclient.ProducerOptions{Topic: topic, Dispatch: danubeclient.Reliable})
+			opts := danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s", Type: tc.typ}
 
 			// A separate client per consumer, as a restarted process would have.
 			first := subscribe(t, shared.client(t), opts)
@@ -112,15 +112,15 @@ func TestSubscriptionKeepsItsPlaceAcrossReconnects(t *testing.T) {
 func TestExclusiveSubscription(t *testing.T) {
 	is := is.New(t)
 	topic := newTopic(t)
-	p := newProducer(t, shared.client(t), danube.ProducerOptions{Topic: topic, Dispatch: danube.Reliable})
-	owner := danube.ConsumerOptions{Topic: topic, Name: "owner", Subscription: "s", Type: danube.Exclusive}
+	p := newProducer(t, shared.client(t), danubeclient.ProducerOptions{Topic: topic, Dispatch: danubeclient.Reliable})
+	owner := danubeclient.ConsumerOptions{Topic: topic, Name: "owner", Subscription: "s", Type: danubeclient.Exclusive}
 	intruder := owner
 	intruder.Name = "intruder"
 
 	wantTaken := func(t *testing.T, what string) {
 		t.Helper()
 		_, err := shared.client(t).Subscribe(opContext(t), intruder)
-		if !errors.Is(err, danube.ErrSubscriptionTaken) {
+		if !errors.Is(err, danubeclient.ErrSubscriptionTaken) {
 			t.Fatalf("%s: %v, want ErrSubscriptionTaken", what, err)
 		}
 		wantCode(t, err, codes.PermissionDenied, what)
@@ -161,7 +161,7 @@ func TestExclusiveSubscription(t *testing.T) {
 func TestListSubscriptionsRepeatsNames(t *testing.T) {
 	is := is.New(t)
 	topic, _ := reliableTopic(t, nil)
-	subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	subscribe(t, shared.client(t), danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 
 	raw, err := shared.wire(t).topics.ListSubscriptions(opContext(t), &adminpb.TopicRequest{Name: topic})
 	is.NoErr(err)
@@ -177,8 +177,8 @@ func TestAdminListsEachSubscriptionOnce(t *testing.T) {
 	is := is.New(t)
 	topic, _ := reliableTopic(t, nil)
 	c := shared.client(t)
-	subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
-	subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "t"})
+	subscribe(t, c, danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	subscribe(t, c, danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "t"})
 
 	subs, err := shared.admin(t).ListSubscriptions(opContext(t), topic)
 	is.NoErr(err)
@@ -202,7 +202,7 @@ func TestUnsubscribeUnknownSubscription(t *testing.T) {
 func TestFailoverNeverPromotesAStandby(t *testing.T) {
 	is := is.New(t)
 	topic, p := reliableTopic(t, nil)
-	first := danube.ConsumerOptions{Topic: topic, Name: "first", Subscription: "s", Type: danube.Failover}
+	first := danubeclient.ConsumerOptions{Topic: topic, Name: "first", Subscription: "s", Type: danubeclient.Failover}
 	standbyOpts := first
 	standbyOpts.Name = "standby"
 
@@ -224,10 +224,10 @@ func TestFailoverNeverPromotesAStandby(t *testing.T) {
 func TestSharedRoundRobin(t *testing.T) {
 	is := is.New(t)
 	topic, p := reliableTopic(t, nil)
-	consumers := map[string]*danube.Consumer{}
+	consumers := map[string]*danubeclient.Consumer{}
 	for _, name := range []string{"a", "b"} {
-		consumers[name] = subscribe(t, shared.client(t), danube.ConsumerOptions{
-			Topic: topic, Name: name, Subscription: "s", Type: danube.Shared,
+		consumers[name] = subscribe(t, shared.client(t), danubeclient.ConsumerOptions{
+			Topic: topic, Name: name, Subscription: "s", Type: danubeclient.Shared,
 		})
 	}
 	send(t, p, payloads("m", 10)...)

@@ -15,18 +15,18 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 const sendMethod = "/danube.ProducerService/SendMessage"
 
 // producerAndConsumer sets up a Reliable topic on tg with one consumer.
-func producerAndConsumer(t *testing.T, tg target) (*danube.Producer, *danube.Consumer) {
+func producerAndConsumer(t *testing.T, tg target) (*danubeclient.Producer, *danubeclient.Consumer) {
 	t.Helper()
 	c := tg.client(t)
 	topic := newTopic(t)
-	p := newProducer(t, c, danube.ProducerOptions{Topic: topic, Dispatch: danube.Reliable})
-	co := subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	p := newProducer(t, c, danubeclient.ProducerOptions{Topic: topic, Dispatch: danubeclient.Reliable})
+	co := subscribe(t, c, danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 	return p, co
 }
 
@@ -70,17 +70,17 @@ func TestTestBrokerAutoCreateOff(t *testing.T) {
 	c := tg.client(t)
 	topic := newTopic(t)
 
-	_, err := c.NewProducer(opContext(t), danube.ProducerOptions{Topic: topic, Name: "p", Dispatch: danube.Reliable})
-	if !errors.Is(err, danube.ErrTopicNotFound) {
+	_, err := c.NewProducer(opContext(t), danubeclient.ProducerOptions{Topic: topic, Name: "p", Dispatch: danubeclient.Reliable})
+	if !errors.Is(err, danubeclient.ErrTopicNotFound) {
 		t.Fatalf("NewProducer on a missing topic with auto-create off: %v, want ErrTopicNotFound", err)
 	}
-	is.NoErr(tg.admin(t).CreateTopic(opContext(t), topic, danube.Reliable))
-	newProducer(t, c, danube.ProducerOptions{Topic: topic, Dispatch: danube.Reliable})
+	is.NoErr(tg.admin(t).CreateTopic(opContext(t), topic, danubeclient.Reliable))
+	newProducer(t, c, danubeclient.ProducerOptions{Topic: topic, Dispatch: danubeclient.Reliable})
 }
 
 func TestTestBrokerNamespacesOption(t *testing.T) {
 	tg := newTestBroker(t, "bootstrap namespaces are a broker configuration", danubetest.WithNamespaces("extra"))
-	p := newProducer(t, tg.client(t), danube.ProducerOptions{Topic: "/extra/" + uniqueName(t), Dispatch: danube.Reliable})
+	p := newProducer(t, tg.client(t), danubeclient.ProducerOptions{Topic: "/extra/" + uniqueName(t), Dispatch: danubeclient.Reliable})
 	send(t, p, "hello")
 }
 
@@ -96,9 +96,9 @@ func TestTestBrokerInjectedFaults(t *testing.T) {
 
 	t.Run("permanent errors surface at once", func(t *testing.T) {
 		tg.fake.FailNext(sendMethod, 1, codes.InvalidArgument)
-		err := p.Send(opContext(t), danube.Message{Payload: []byte("refused")})
+		err := p.Send(opContext(t), danubeclient.Message{Payload: []byte("refused")})
 		wantCode(t, err, codes.InvalidArgument, "Send with an injected INVALID_ARGUMENT")
-		if danube.IsTransient(err) {
+		if danubeclient.IsTransient(err) {
 			t.Fatalf("INVALID_ARGUMENT reported transient: %v", err)
 		}
 		send(t, p, "accepted")
@@ -113,7 +113,7 @@ func TestTestBrokerOutage(t *testing.T) {
 
 	tg.fake.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	err := p.Send(ctx, danube.Message{Payload: []byte("while-down")})
+	err := p.Send(ctx, danubeclient.Message{Payload: []byte("while-down")})
 	cancel()
 	if err == nil {
 		t.Fatal("Send while the broker is down succeeded")

@@ -9,7 +9,7 @@ import (
 	"github.com/matryer/is"
 	"google.golang.org/grpc/codes"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 
@@ -20,7 +20,7 @@ const namespaceErrorTimeout = 45 * time.Second
 func TestDefaultNamespaceIsReady(t *testing.T) {
 	c := shared.client(t)
 	topic := newTopic(t)
-	p := newProducer(t, c, danube.ProducerOptions{Topic: topic, Dispatch: danube.Reliable})
+	p := newProducer(t, c, danubeclient.ProducerOptions{Topic: topic, Dispatch: danubeclient.Reliable})
 	send(t, p, "hello")
 }
 
@@ -42,15 +42,15 @@ func TestMissingNamespace(t *testing.T) {
 	t.Run("client reports ErrNamespaceNotFound", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), namespaceErrorTimeout)
 		defer cancel()
-		_, err := c.NewProducer(ctx, danube.ProducerOptions{Topic: topic, Name: "p", Dispatch: danube.Reliable})
-		if !errors.Is(err, danube.ErrNamespaceNotFound) {
+		_, err := c.NewProducer(ctx, danubeclient.ProducerOptions{Topic: topic, Name: "p", Dispatch: danubeclient.Reliable})
+		if !errors.Is(err, danubeclient.ErrNamespaceNotFound) {
 			t.Fatalf("NewProducer in a missing namespace: %v, want ErrNamespaceNotFound", err)
 		}
 	})
 
 	t.Run("usable once created through the admin API", func(t *testing.T) {
 		is.NoErr(shared.admin(t).CreateNamespace(opContext(t), ns))
-		p := newProducer(t, c, danube.ProducerOptions{Topic: topic, Dispatch: danube.Reliable})
+		p := newProducer(t, c, danubeclient.ProducerOptions{Topic: topic, Dispatch: danubeclient.Reliable})
 		send(t, p, "hello")
 	})
 }
@@ -65,12 +65,12 @@ func TestTopicNameValidation(t *testing.T) {
 			"", "default/t", "/default/", "//t", "/default/a.b", "/default/a/b",
 			"/default/a b", "x/default/t",
 		} {
-			if err := danube.ValidateTopic(name); !errors.Is(err, danube.ErrInvalidTopic) {
+			if err := danubeclient.ValidateTopic(name); !errors.Is(err, danubeclient.ErrInvalidTopic) {
 				t.Errorf("ValidateTopic(%q) = %v, want ErrInvalidTopic", name, err)
 			}
 		}
 		for _, name := range []string{"/default/t", "/my_ns/orders-2024", "/a/B_c-9"} {
-			if err := danube.ValidateTopic(name); err != nil {
+			if err := danubeclient.ValidateTopic(name); err != nil {
 				t.Errorf("ValidateTopic(%q) = %v, want nil", name, err)
 			}
 		}
@@ -78,12 +78,12 @@ func TestTopicNameValidation(t *testing.T) {
 
 	t.Run("client rejects bad names before any RPC", func(t *testing.T) {
 		bad := "/default/a.b"
-		_, err := c.NewProducer(opContext(t), danube.ProducerOptions{Topic: bad, Name: "p"})
-		if !errors.Is(err, danube.ErrInvalidTopic) {
+		_, err := c.NewProducer(opContext(t), danubeclient.ProducerOptions{Topic: bad, Name: "p"})
+		if !errors.Is(err, danubeclient.ErrInvalidTopic) {
 			t.Errorf("NewProducer(%q): %v, want ErrInvalidTopic", bad, err)
 		}
-		_, err = c.Subscribe(opContext(t), danube.ConsumerOptions{Topic: bad, Name: "c", Subscription: "s"})
-		if !errors.Is(err, danube.ErrInvalidTopic) {
+		_, err = c.Subscribe(opContext(t), danubeclient.ConsumerOptions{Topic: bad, Name: "c", Subscription: "s"})
+		if !errors.Is(err, danubeclient.ErrInvalidTopic) {
 			t.Errorf("Subscribe(%q): %v, want ErrInvalidTopic", bad, err)
 		}
 	})
@@ -132,12 +132,12 @@ func TestOnlyProducersCreateTopics(t *testing.T) {
 	w := shared.wire(t)
 	topic := newTopic(t)
 
-	_, err := c.Subscribe(opContext(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
-	if !errors.Is(err, danube.ErrTopicNotFound) {
+	_, err := c.Subscribe(opContext(t), danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	if !errors.Is(err, danubeclient.ErrTopicNotFound) {
 		t.Fatalf("Subscribe to a missing topic: %v, want ErrTopicNotFound", err)
 	}
 	_, err = c.Partitions(opContext(t), topic)
-	if !errors.Is(err, danube.ErrTopicNotFound) {
+	if !errors.Is(err, danubeclient.ErrTopicNotFound) {
 		t.Fatalf("Partitions of a missing topic: %v, want ErrTopicNotFound", err)
 	}
 
@@ -155,7 +155,7 @@ func TestOnlyProducersCreateTopics(t *testing.T) {
 	_, err = w.discovery.TopicLookup(opContext(t), &danubepb.TopicLookupRequest{RequestId: 2, Topic: topic})
 	wantCode(t, err, codes.NotFound, "TopicLookup after a refused Subscribe")
 
-	newProducer(t, c, danube.ProducerOptions{Topic: topic, Dispatch: danube.Reliable})
+	newProducer(t, c, danubeclient.ProducerOptions{Topic: topic, Dispatch: danubeclient.Reliable})
 
 	got, err := c.Partitions(opContext(t), topic)
 	is.NoErr(err)
@@ -163,38 +163,38 @@ func TestOnlyProducersCreateTopics(t *testing.T) {
 	look, err := w.discovery.TopicLookup(opContext(t), &danubepb.TopicLookupRequest{RequestId: 3, Topic: topic})
 	is.NoErr(err)
 	is.Equal(look.ResponseType, danubepb.TopicLookupResponse_Connect)
-	subscribe(t, c, danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	subscribe(t, c, danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 }
 
 func TestDispatchStrategyIsFixedByTheFirstProducer(t *testing.T) {
 	c := shared.client(t)
 	for _, tc := range []struct {
 		name          string
-		first, second danube.DispatchStrategy
+		first, second danubeclient.DispatchStrategy
 	}{
-		{"reliable topic", danube.Reliable, danube.NonReliable},
-		{"non-reliable topic", danube.NonReliable, danube.Reliable},
+		{"reliable topic", danubeclient.Reliable, danubeclient.NonReliable},
+		{"non-reliable topic", danubeclient.NonReliable, danubeclient.Reliable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			topic := newTopic(t)
-			newProducer(t, c, danube.ProducerOptions{Topic: topic, Name: "first", Dispatch: tc.first})
-			_, err := c.NewProducer(opContext(t), danube.ProducerOptions{Topic: topic, Name: "second", Dispatch: tc.second})
-			if !errors.Is(err, danube.ErrStrategyMismatch) {
+			newProducer(t, c, danubeclient.ProducerOptions{Topic: topic, Name: "first", Dispatch: tc.first})
+			_, err := c.NewProducer(opContext(t), danubeclient.ProducerOptions{Topic: topic, Name: "second", Dispatch: tc.second})
+			if !errors.Is(err, danubeclient.ErrStrategyMismatch) {
 				t.Fatalf("second producer with the other strategy: %v, want ErrStrategyMismatch", err)
 			}
 			wantCode(t, err, codes.FailedPrecondition, "second producer with the other strategy")
 			// The same strategy is still welcome.
-			newProducer(t, c, danube.ProducerOptions{Topic: topic, Name: "third", Dispatch: tc.first})
+			newProducer(t, c, danubeclient.ProducerOptions{Topic: topic, Name: "third", Dispatch: tc.first})
 		})
 	}
 
 	t.Run("topic created through the admin API", func(t *testing.T) {
 		topic := newTopic(t)
-		if err := shared.admin(t).CreateTopic(opContext(t), topic, danube.NonReliable); err != nil {
+		if err := shared.admin(t).CreateTopic(opContext(t), topic, danubeclient.NonReliable); err != nil {
 			t.Fatalf("CreateTopic: %v", err)
 		}
-		_, err := c.NewProducer(opContext(t), danube.ProducerOptions{Topic: topic, Name: "p", Dispatch: danube.Reliable})
-		if !errors.Is(err, danube.ErrStrategyMismatch) {
+		_, err := c.NewProducer(opContext(t), danubeclient.ProducerOptions{Topic: topic, Name: "p", Dispatch: danubeclient.Reliable})
+		if !errors.Is(err, danubeclient.ErrStrategyMismatch) {
 			t.Fatalf("reliable producer on a non-reliable topic: %v, want ErrStrategyMismatch", err)
 		}
 	})
@@ -214,8 +214,8 @@ func TestProducerNameReuseIsIdempotent(t *testing.T) {
 	is.Equal(second.ProducerId, first.ProducerId) // and yields the same producer
 
 	c := shared.client(t)
-	p1 := newProducer(t, c, danube.ProducerOptions{Topic: topic, Name: "twice", Dispatch: danube.Reliable})
-	p2 := newProducer(t, c, danube.ProducerOptions{Topic: topic, Name: "twice", Dispatch: danube.Reliable})
+	p1 := newProducer(t, c, danubeclient.ProducerOptions{Topic: topic, Name: "twice", Dispatch: danubeclient.Reliable})
+	p2 := newProducer(t, c, danubeclient.ProducerOptions{Topic: topic, Name: "twice", Dispatch: danubeclient.Reliable})
 	send(t, p1, "from-first")
 	send(t, p2, "from-second")
 }

@@ -7,18 +7,18 @@ import (
 
 	"github.com/conduitio/conduit-commons/opencdc"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // explain adds what the user can do about a permanent client error.
 func explain(topic string, err error) error {
 	switch {
-	case errors.Is(err, danube.ErrNamespaceNotFound):
+	case errors.Is(err, danubeclient.ErrNamespaceNotFound):
 		return fmt.Errorf("%w: create the namespace first (danube-admin namespaces create %s) "+
 			"or write to a topic in an existing namespace such as /default", err, namespaceOf(topic))
-	case errors.Is(err, danube.ErrStrategyMismatch):
+	case errors.Is(err, danubeclient.ErrStrategyMismatch):
 		return fmt.Errorf(`%w: set "dispatchStrategy" to the strategy the topic was created with, or use another topic`, err)
-	case errors.Is(err, danube.ErrMessageTooLarge):
+	case errors.Is(err, danubeclient.ErrMessageTooLarge):
 		return fmt.Errorf("%w: make the record smaller, e.g. drop fields with a processor "+
 			`or choose a leaner "sdk.record.format"`, err)
 	default:

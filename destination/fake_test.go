@@ -9,7 +9,7 @@ import (
 	"github.com/conduitio/conduit-commons/opencdc"
 
 	"github.com/conduitio-labs/conduit-connector-danube/config"
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 const defaultTestSendTimeout = 10 * time.Second
@@ -19,19 +19,19 @@ const defaultTestSendTimeout = 10 * time.Second
 type fakeProducer struct {
 	topic string
 	// outcome decides a send's result from its message; nil means success.
-	outcome func(danube.Message) error
+	outcome func(danubeclient.Message) error
 	// refuse, when set, makes SendAsync itself fail for a message.
-	refuse func(danube.Message) error
+	refuse func(danubeclient.Message) error
 	// inline completes sends before SendAsync returns.
 	inline bool
 
 	mu      sync.Mutex
-	sent    []danube.Message
+	sent    []danubeclient.Message
 	flushes int
 	closed  bool
 }
 
-func (p *fakeProducer) SendAsync(ctx context.Context, msg danube.Message, done func(error)) error {
+func (p *fakeProducer) SendAsync(ctx context.Context, msg danubeclient.Message, done func(error)) error {
 	if p.refuse != nil {
 		if err := p.refuse(msg); err != nil {
 			return err

@@ -15,7 +15,7 @@ import (
 
 	"github.com/conduitio-labs/conduit-connector-danube/config"
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 
@@ -61,9 +61,9 @@ func openWriter(t *testing.T, cfg *config.DestinationConfig) *Writer {
 	return w
 }
 
-func newClient(t *testing.T, b *danubetest.Broker) *danube.Client {
+func newClient(t *testing.T, b *danubetest.Broker) *danubeclient.Client {
 	t.Helper()
-	c, err := danube.NewClient(danube.Config{URL: b.URL()})
+	c, err := danubeclient.NewClient(danubeclient.Config{URL: b.URL()})
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
 	}
@@ -124,8 +124,8 @@ func TestIntegration_PerKeyOrderUnderConcurrency(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	consumer, err := newClient(t, b).Subscribe(ctx, danube.ConsumerOptions{
-		Topic: topic, Name: "checker", Subscription: "check", Type: danube.Exclusive,
+	consumer, err := newClient(t, b).Subscribe(ctx, danubeclient.ConsumerOptions{
+		Topic: topic, Name: "checker", Subscription: "check", Type: danubeclient.Exclusive,
 	})
 	is.NoErr(err)
 	defer func() { is.NoErr(consumer.Close()) }()
@@ -144,7 +144,7 @@ func TestIntegration_PerKeyOrderUnderConcurrency(t *testing.T) {
 		is.NoErr(consumer.Ack(ctx, msg.ID))
 
 		is.Equal(msg.Attributes[RecordFormatAttribute], "opencdc/json")
-		is.Equal(msg.ID.Topic, danube.PartitionTopic(topic, danube.PartitionForKey(msg.Key, partitions)))
+		is.Equal(msg.ID.Topic, danubeclient.PartitionTopic(topic, danubeclient.PartitionForKey(msg.Key, partitions)))
 		var rec opencdc.Record
 		is.NoErr(json.Unmarshal(msg.Payload, &rec))
 		key, seq, ok := strings.Cut(string(rec.Position), "/")
@@ -248,7 +248,7 @@ func TestIntegration_OversizeRecordIsNamedAndEarlierOnesCounted(t *testing.T) {
 
 	n, err := w.Write(context.Background(), recs)
 	is.Equal(n, 4)
-	is.True(errors.Is(err, danube.ErrMessageTooLarge))
+	is.True(errors.Is(err, danubeclient.ErrMessageTooLarge))
 	is.True(strings.Contains(err.Error(), `record 4 (position "p4")`))
 	stored := storedPositions(t, b, topic)
 	slices.Sort(stored) // distinct keys: no order among them is promised
@@ -265,7 +265,7 @@ func TestIntegration_MissingNamespaceAtOpen(t *testing.T) {
 	b := startBroker(t)
 
 	_, err := Open(context.Background(), brokerConfig(b, "/sales/orders"))
-	is.True(errors.Is(err, danube.ErrNamespaceNotFound))
+	is.True(errors.Is(err, danubeclient.ErrNamespaceNotFound))
 	is.True(strings.Contains(err.Error(), "danube-admin namespaces create sales"))
 }
 
@@ -277,7 +277,7 @@ func TestIntegration_MissingNamespaceForRenderedTopic(t *testing.T) {
 
 	n, err := w.Write(context.Background(), recs)
 	is.Equal(n, 3)
-	is.True(errors.Is(err, danube.ErrNamespaceNotFound))
+	is.True(errors.Is(err, danubeclient.ErrNamespaceNotFound))
 	is.True(strings.Contains(err.Error(), `record 3 (position "p0")`))
 	is.True(strings.Contains(err.Error(), "danube-admin namespaces create sales"))
 }
@@ -288,7 +288,7 @@ func TestIntegration_StrategyMismatchAtOpen(t *testing.T) {
 	is.NoErr(b.CreateTopic("/default/lossy", false))
 
 	_, err := Open(context.Background(), brokerConfig(b, "/default/lossy"))
-	is.True(errors.Is(err, danube.ErrStrategyMismatch))
+	is.True(errors.Is(err, danubeclient.ErrStrategyMismatch))
 	is.True(strings.Contains(err.Error(), `"dispatchStrategy"`))
 }
 
@@ -320,5 +320,5 @@ func TestIntegration_NonReliableTopic(t *testing.T) {
 
 	// A reliable destination cannot take the topic over.
 	_, err = Open(context.Background(), brokerConfig(b, "/default/lossy"))
-	is.True(errors.Is(err, danube.ErrStrategyMismatch))
+	is.True(errors.Is(err, danubeclient.ErrStrategyMismatch))
 }

@@ -8,7 +8,7 @@ import (
 	sdk "github.com/conduitio/conduit-connector-sdk"
 
 	"github.com/conduitio-labs/conduit-connector-danube/config"
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // RecordFormatAttribute is the message attribute holding the record format
@@ -48,12 +48,12 @@ func NewMapper(cfg *config.DestinationConfig) (*Mapper, error) {
 
 // Message maps rec: key bytes become the routing key (none for an empty key),
 // the serialized record the payload, and metadata the attributes.
-func (m *Mapper) Message(rec *opencdc.Record) (danube.Message, error) {
+func (m *Mapper) Message(rec *opencdc.Record) (danubeclient.Message, error) {
 	payload, err := m.serialize(rec)
 	if err != nil {
-		return danube.Message{}, fmt.Errorf(`cannot format the record as %q ("sdk.record.format"): %w`, m.format, err)
+		return danubeclient.Message{}, fmt.Errorf(`cannot format the record as %q ("sdk.record.format"): %w`, m.format, err)
 	}
-	msg := danube.Message{Payload: payload, Attributes: m.attributesOf(rec.Metadata)}
+	msg := danubeclient.Message{Payload: payload, Attributes: m.attributesOf(rec.Metadata)}
 	if rec.Key != nil {
 		msg.Key = string(rec.Key.Bytes())
 	}

@@ -8,7 +8,7 @@ import (
 	sdk "github.com/conduitio/conduit-connector-sdk"
 
 	"github.com/conduitio-labs/conduit-connector-danube/config"
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // fallbackProducerName is used when neither producerName nor a connector ID
@@ -23,7 +23,7 @@ func Open(ctx context.Context, cfg *config.DestinationConfig) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connection parameters: %w", err)
 	}
-	client, err := danube.NewClient(clientCfg)
+	client, err := danubeclient.NewClient(clientCfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", cfg.URL, err)
 	}
@@ -53,12 +53,12 @@ func Open(ctx context.Context, cfg *config.DestinationConfig) (*Writer, error) {
 }
 
 // producerOptions holds everything but the topic.
-func producerOptions(ctx context.Context, cfg *config.DestinationConfig) (danube.ProducerOptions, error) {
+func producerOptions(ctx context.Context, cfg *config.DestinationConfig) (danubeclient.ProducerOptions, error) {
 	ordering, err := cfg.DanubeOrdering()
 	if err != nil {
-		return danube.ProducerOptions{}, err
+		return danubeclient.ProducerOptions{}, err
 	}
-	opts := danube.ProducerOptions{
+	opts := danubeclient.ProducerOptions{
 		Name:        ProducerName(ctx, cfg.ProducerName),
 		Partitions:  cfg.Partitions,
 		Dispatch:    cfg.DanubeDispatch(),
@@ -66,7 +66,7 @@ func producerOptions(ctx context.Context, cfg *config.DestinationConfig) (danube
 		Ordering:    ordering,
 	}
 	if cfg.Schema.Subject != "" {
-		opts.Schema = &danube.SchemaRef{Subject: cfg.Schema.Subject, Version: uint32(cfg.Schema.Version)}
+		opts.Schema = &danubeclient.SchemaRef{Subject: cfg.Schema.Subject, Version: uint32(cfg.Schema.Version)}
 	}
 	return opts, nil
 }

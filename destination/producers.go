@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
-// Producer is the part of *danube.Producer the writer needs.
+// Producer is the part of *danubeclient.Producer the writer needs.
 type Producer interface {
-	SendAsync(ctx context.Context, msg danube.Message, done func(error)) error
+	SendAsync(ctx context.Context, msg danubeclient.Message, done func(error)) error
 	Flush(ctx context.Context) error
 	Close(ctx context.Context) error
 }
@@ -38,7 +38,7 @@ func (ps *producers) get(ctx context.Context, topic string) (Producer, error) {
 	if p, ok := ps.byName[topic]; ok {
 		return p, nil
 	}
-	if err := danube.ValidateTopic(topic); err != nil {
+	if err := danubeclient.ValidateTopic(topic); err != nil {
 		return nil, fmt.Errorf("topic %q is not valid: %w", topic, err)
 	}
 	p, err := ps.create(ctx, topic)

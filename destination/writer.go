@@ -13,7 +13,7 @@ import (
 	"github.com/conduitio/conduit-commons/opencdc"
 
 	"github.com/conduitio-labs/conduit-connector-danube/config"
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // Writer sends batches of records to Danube. Write and Close must not be
@@ -93,7 +93,7 @@ func (w *Writer) send(ctx context.Context, b *batch, i int, rec *opencdc.Record)
 	}
 	p, err := w.producers.get(ctx, topic)
 	if err != nil {
-		if _, static := w.router.Static(); !static && errors.Is(err, danube.ErrInvalidTopic) {
+		if _, static := w.router.Static(); !static && errors.Is(err, danubeclient.ErrInvalidTopic) {
 			// Say where the bad name came from: the user fixes the template
 			// or the record's metadata, not the name.
 			return fmt.Errorf(`the "topic" template rendered %q for this record: %w`, topic, err)

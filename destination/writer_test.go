@@ -11,7 +11,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/conduitio-labs/conduit-connector-danube/config"
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 func newTestWriter(t *testing.T, cfg *config.DestinationConfig, b *fakeBroker) *Writer {
@@ -29,8 +29,8 @@ func newTestWriter(t *testing.T, cfg *config.DestinationConfig, b *fakeBroker) *
 }
 
 // failKeys fails the sends of the given record keys with err.
-func failKeys(err error, keys ...string) func(danube.Message) error {
-	return func(m danube.Message) error {
+func failKeys(err error, keys ...string) func(danubeclient.Message) error {
+	return func(m danubeclient.Message) error {
 		for _, k := range keys {
 			if m.Key == k {
 				return err
@@ -97,12 +97,12 @@ func TestWrite_StopsHandingOutRecordsAfterKnownFailure(t *testing.T) {
 
 func TestWrite_RefusedHandOverNamesRecord(t *testing.T) {
 	is := is.New(t)
-	b := &fakeBroker{configure: func(p *fakeProducer) { p.refuse = failKeys(danube.ErrClosed, "k3") }}
+	b := &fakeBroker{configure: func(p *fakeProducer) { p.refuse = failKeys(danubeclient.ErrClosed, "k3") }}
 	w := newTestWriter(t, writerConfig("/default/t"), b)
 
 	n, err := w.Write(context.Background(), testRecords(6, "c"))
 	is.Equal(n, 3)
-	is.True(errors.Is(err, danube.ErrClosed))
+	is.True(errors.Is(err, danubeclient.ErrClosed))
 	is.True(strings.Contains(err.Error(), `record 3 (position "p3")`))
 	is.Equal(b.producer("/default/t").sentKeys(), []string{"k0", "k1", "k2"})
 }
@@ -130,7 +130,7 @@ func TestWrite_InvalidRenderedTopicNamesRecord(t *testing.T) {
 
 	n, err := w.Write(context.Background(), recs)
 	is.Equal(n, 3)
-	is.True(errors.Is(err, danube.ErrInvalidTopic))
+	is.True(errors.Is(err, danubeclient.ErrInvalidTopic))
 	is.True(strings.Contains(err.Error(), `record 3 (position "p3")`))
 	is.True(strings.Contains(err.Error(), `"/default/has space"`))
 	is.Equal(b.producer("/default/users").sentKeys(), []string{"k0", "k1", "k2"})
@@ -151,7 +151,7 @@ func TestWrite_MissingNamespaceTellsUserToCreateIt(t *testing.T) {
 	is := is.New(t)
 	b := &fakeBroker{createErr: func(topic string) error {
 		if strings.HasPrefix(topic, "/sales/") {
-			return fmt.Errorf("create producer: %w", danube.ErrNamespaceNotFound)
+			return fmt.Errorf("create producer: %w", danubeclient.ErrNamespaceNotFound)
 		}
 		return nil
 	}}
@@ -160,20 +160,20 @@ func TestWrite_MissingNamespaceTellsUserToCreateIt(t *testing.T) {
 
 	n, err := w.Write(context.Background(), recs)
 	is.Equal(n, 2)
-	is.True(errors.Is(err, danube.ErrNamespaceNotFound))
+	is.True(errors.Is(err, danubeclient.ErrNamespaceNotFound))
 	is.True(strings.Contains(err.Error(), `record 2 (position "p0")`))
 	is.True(strings.Contains(err.Error(), "danube-admin namespaces create sales"))
 }
 
 func TestWrite_OversizeRecordNamesRecordAndSaysWhatToDo(t *testing.T) {
 	is := is.New(t)
-	tooLarge := fmt.Errorf("send: %w", danube.ErrMessageTooLarge)
+	tooLarge := fmt.Errorf("send: %w", danubeclient.ErrMessageTooLarge)
 	b := &fakeBroker{configure: func(p *fakeProducer) { p.outcome = failKeys(tooLarge, "k5") }}
 	w := newTestWriter(t, writerConfig("/default/t"), b)
 
 	n, err := w.Write(context.Background(), testRecords(8, "c"))
 	is.Equal(n, 5)
-	is.True(errors.Is(err, danube.ErrMessageTooLarge))
+	is.True(errors.Is(err, danubeclient.ErrMessageTooLarge))
 	is.True(strings.Contains(err.Error(), `record 5 (position "p5")`))
 	is.True(strings.Contains(err.Error(), "make the record smaller"))
 }
@@ -181,7 +181,7 @@ func TestWrite_OversizeRecordNamesRecordAndSaysWhatToDo(t *testing.T) {
 // slowProducer confirms nothing: sends end only when their context does.
 type slowProducer struct{}
 
-func (slowProducer) SendAsync(ctx context.Context, _ danube.Message, done func(error)) error {
+func (slowProducer) SendAsync(ctx context.Context, _ danubeclient.Message, done func(error)) error {
 	go func() {
 		<-ctx.Done()
 		done(ctx.Err())

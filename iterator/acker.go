@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // errClosed is returned by calls made after Close.
@@ -33,7 +33,7 @@ type acker struct {
 
 type ackJob struct {
 	consumer Consumer
-	id       danube.MessageID
+	id       danubeclient.MessageID
 }
 
 func newAcker(workers int) *acker {
@@ -77,7 +77,7 @@ func (a *acker) ack(j ackJob) error {
 	backoff := ackRetryBackoff
 	for attempt := 1; ; attempt++ {
 		err := j.consumer.Ack(a.ctx, j.id)
-		if err == nil || attempt == ackAttempts || errors.Is(err, danube.ErrClosed) {
+		if err == nil || attempt == ackAttempts || errors.Is(err, danubeclient.ErrClosed) {
 			return err
 		}
 		t := time.NewTimer(backoff)

@@ -10,7 +10,7 @@ import (
 	"github.com/conduitio/conduit-commons/opencdc"
 	sdk "github.com/conduitio/conduit-connector-sdk"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // TopicConsumer is a configured topic and the consumer reading it.
@@ -84,7 +84,7 @@ type topicReader struct {
 
 type delivery struct {
 	reader *topicReader
-	msg    *danube.ReceivedMessage
+	msg    *danubeclient.ReceivedMessage
 	err    error
 }
 
@@ -96,7 +96,7 @@ type msgKey struct {
 // emittedRecord is what acknowledging a record needs.
 type emittedRecord struct {
 	reader *topicReader
-	id     danube.MessageID
+	id     danubeclient.MessageID
 }
 
 var _ Iterator = (*CDC)(nil)
@@ -325,7 +325,7 @@ const danubeMaxDeliveries = 6
 
 // logPoisonRisk explains why a message Conduit is still processing keeps
 // coming back, and what the broker does next.
-func logPoisonRisk(ctx context.Context, id danube.MessageID) {
+func logPoisonRisk(ctx context.Context, id danubeclient.MessageID) {
 	sdk.Logger(ctx).Error().Str("topic", id.Topic).Uint64("offset", id.Offset).
 		Msgf("message at %s offset %d was delivered %d times while Conduit still processes it: the broker's ack "+
 			"timeout (default 30 s) passed each time; under Danube's default poison policy Block the subscription "+
@@ -335,7 +335,7 @@ func logPoisonRisk(ctx context.Context, id danube.MessageID) {
 }
 
 func (c *CDC) consumerError(topic string, err error) error {
-	if errors.Is(err, danube.ErrSubscriptionTaken) {
+	if errors.Is(err, danubeclient.ErrSubscriptionTaken) {
 		return SubscriptionTakenError(topic, c.cfg.Subscription, c.cfg.ConsumerName, err)
 	}
 	return fmt.Errorf("read %s: %w", topic, err)
@@ -395,7 +395,7 @@ func (c *CDC) positionRecord(pos opencdc.Position) (emittedRecord, error) {
 		return emittedRecord{}, fmt.Errorf("%w: topic %q partition %d is not read by this source",
 			ErrInvalidPosition, p.Topic, p.Partition)
 	}
-	return emittedRecord{reader: r, id: danube.MessageID{Topic: r.partitions[p.Partition], Offset: p.Offset}}, nil
+	return emittedRecord{reader: r, id: danubeclient.MessageID{Topic: r.partitions[p.Partition], Offset: p.Offset}}, nil
 }
 
 // Close stops the receive goroutines, waits for queued acknowledgements

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // BenchmarkCDC_NextAck measures the iterator's own cost per record (mapping,
@@ -17,7 +17,7 @@ func BenchmarkCDC_NextAck(b *testing.B) {
 		b.Run(map[int]string{1: "partitions=1", 16: "partitions=16"}[parts], func(b *testing.B) {
 			names := make([]string, parts)
 			for i := range names {
-				names[i] = danube.PartitionTopic("/default/bench", i)
+				names[i] = danubeclient.PartitionTopic("/default/bench", i)
 			}
 			f := &instantConsumer{parts: names, payload: bytes.Repeat([]byte("x"), 1024)}
 			c, err := NewCDC(CDCConfig{
@@ -54,19 +54,19 @@ type instantConsumer struct {
 	n       uint64
 }
 
-func (f *instantConsumer) Receive(ctx context.Context) (*danube.ReceivedMessage, error) {
+func (f *instantConsumer) Receive(ctx context.Context) (*danubeclient.ReceivedMessage, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	i := f.n
 	f.n++
 	p := int(i % uint64(len(f.parts)))
-	return &danube.ReceivedMessage{
-		ID:      danube.MessageID{Topic: f.parts[p], Offset: i / uint64(len(f.parts)), ProducerID: 1, RequestID: i},
+	return &danubeclient.ReceivedMessage{
+		ID:      danubeclient.MessageID{Topic: f.parts[p], Offset: i / uint64(len(f.parts)), ProducerID: 1, RequestID: i},
 		Payload: f.payload, PublishTime: time.Unix(0, int64(i)),
 	}, nil
 }
 
-func (f *instantConsumer) Ack(context.Context, danube.MessageID) error { return nil }
-func (f *instantConsumer) Partitions() []string                        { return f.parts }
-func (f *instantConsumer) Close() error                                { return nil }
+func (f *instantConsumer) Ack(context.Context, danubeclient.MessageID) error { return nil }
+func (f *instantConsumer) Partitions() []string                              { return f.parts }
+func (f *instantConsumer) Close() error                                      { return nil }

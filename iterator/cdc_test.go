@@ -13,7 +13,7 @@ import (
 	"github.com/matryer/is"
 	"github.com/rs/zerolog"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 const plain = "/default/t"
@@ -190,11 +190,11 @@ func TestCDC_ExclusiveConflictTellsWhatToDo(t *testing.T) {
 	is := is.New(t)
 	f := newFakeConsumer(plain)
 	c := newTestCDC(t, true, nil, TopicConsumer{Topic: plain, Consumer: f})
-	f.failures <- danube.ErrSubscriptionTaken
+	f.failures <- danubeclient.ErrSubscriptionTaken
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := c.Next(ctx)
-	is.True(errors.Is(err, danube.ErrSubscriptionTaken))
+	is.True(errors.Is(err, danubeclient.ErrSubscriptionTaken))
 	is.True(strings.Contains(err.Error(), "set consumerName to the name used before"))
 	_, again := c.Next(ctx)
 	is.Equal(again, err) // the consumer is gone for good
@@ -263,7 +263,7 @@ func TestCDC_NonReliableTopicIsReadWithoutDropsOrAcks(t *testing.T) {
 	f := newFakeConsumer(plain)
 	c := newTestCDC(t, true, nil, TopicConsumer{Topic: plain, Consumer: f})
 	for i := range uint64(4) {
-		f.deliveries <- &danube.ReceivedMessage{ID: danube.MessageID{Topic: plain, ProducerID: 1, RequestID: i}}
+		f.deliveries <- &danubeclient.ReceivedMessage{ID: danubeclient.MessageID{Topic: plain, ProducerID: 1, RequestID: i}}
 	}
 	positions := map[string]bool{}
 	for range 4 {

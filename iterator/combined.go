@@ -12,7 +12,7 @@ import (
 	"github.com/conduitio/conduit-commons/opencdc"
 	sdk "github.com/conduitio/conduit-connector-sdk"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/segment"
 )
 
@@ -101,7 +101,7 @@ type partitionSeam struct {
 }
 
 type heldLive struct {
-	msg   *danube.ReceivedMessage
+	msg   *danubeclient.ReceivedMessage
 	acked bool // acknowledged on arrival: nothing to acknowledge when emitted
 }
 
@@ -277,7 +277,7 @@ func (c *Combined) nextPoll() (time.Time, bool) {
 // live classifies a delivery against its partition's next offset.
 func (c *Combined) live(ctx context.Context, d delivery) error {
 	if d.err != nil {
-		if errors.Is(d.err, danube.ErrSubscriptionTaken) {
+		if errors.Is(d.err, danubeclient.ErrSubscriptionTaken) {
 			return SubscriptionTakenError(d.reader.topic, c.cfg.Subscription, c.cfg.ConsumerName, d.err)
 		}
 		return fmt.Errorf("read %s: %w", d.reader.topic, d.err)
@@ -374,7 +374,7 @@ func (c *Combined) stepPartition(ctx context.Context, p *partitionSeam, now time
 }
 
 // readHistory returns the sealed message at p.next, or io.EOF.
-func (c *Combined) readHistory(ctx context.Context, p *partitionSeam) (*danube.ReceivedMessage, error) {
+func (c *Combined) readHistory(ctx context.Context, p *partitionSeam) (*danubeclient.ReceivedMessage, error) {
 	if p.history == nil {
 		h, err := c.cfg.History(p.name, p.next)
 		if err != nil {
@@ -434,7 +434,7 @@ func (c *Combined) waitForSegments(ctx context.Context, p *partitionSeam, now ti
 }
 
 // emit turns msg, the message at p.next, into a record and advances p.next.
-func (c *Combined) emit(ctx context.Context, p *partitionSeam, msg *danube.ReceivedMessage, mode Mode, needsAck bool) (opencdc.Record, error) {
+func (c *Combined) emit(ctx context.Context, p *partitionSeam, msg *danubeclient.ReceivedMessage, mode Mode, needsAck bool) (opencdc.Record, error) {
 	p.next = msg.ID.Offset + 1
 	c.seq++
 	pos, err := c.position(p, mode)

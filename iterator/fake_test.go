@@ -4,16 +4,16 @@ import (
 	"context"
 	"sync"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // fakeConsumer feeds deliveries from a channel and records acknowledgements.
 type fakeConsumer struct {
 	parts      []string
-	deliveries chan *danube.ReceivedMessage
+	deliveries chan *danubeclient.ReceivedMessage
 	failures   chan error
-	acks       chan danube.MessageID // every acknowledgement, in call order
-	ackGate    chan struct{}         // when set, Ack waits for it (or ctx)
+	acks       chan danubeclient.MessageID // every acknowledgement, in call order
+	ackGate    chan struct{}               // when set, Ack waits for it (or ctx)
 	ackErr     error
 	ackFails   int // the first ackFails calls fail with ackErr
 
@@ -25,13 +25,13 @@ type fakeConsumer struct {
 func newFakeConsumer(parts ...string) *fakeConsumer {
 	return &fakeConsumer{
 		parts:      parts,
-		deliveries: make(chan *danube.ReceivedMessage, 100),
+		deliveries: make(chan *danubeclient.ReceivedMessage, 100),
 		failures:   make(chan error, 1),
-		acks:       make(chan danube.MessageID, 100),
+		acks:       make(chan danubeclient.MessageID, 100),
 	}
 }
 
-func (f *fakeConsumer) Receive(ctx context.Context) (*danube.ReceivedMessage, error) {
+func (f *fakeConsumer) Receive(ctx context.Context) (*danubeclient.ReceivedMessage, error) {
 	select {
 	case m := <-f.deliveries:
 		return m, nil
@@ -42,7 +42,7 @@ func (f *fakeConsumer) Receive(ctx context.Context) (*danube.ReceivedMessage, er
 	}
 }
 
-func (f *fakeConsumer) Ack(ctx context.Context, id danube.MessageID) error {
+func (f *fakeConsumer) Ack(ctx context.Context, id danubeclient.MessageID) error {
 	if f.ackGate != nil {
 		select {
 		case <-f.ackGate:
@@ -72,8 +72,8 @@ func (f *fakeConsumer) Close() error {
 
 // deliver queues a message of partition topic at offset.
 func (f *fakeConsumer) deliver(topic string, offset uint64, payload string) {
-	f.deliveries <- &danube.ReceivedMessage{
-		ID:      danube.MessageID{Topic: topic, Offset: offset, ProducerID: 1, RequestID: offset + 100},
+	f.deliveries <- &danubeclient.ReceivedMessage{
+		ID:      danubeclient.MessageID{Topic: topic, Offset: offset, ProducerID: 1, RequestID: offset + 100},
 		Payload: []byte(payload),
 	}
 }

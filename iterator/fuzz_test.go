@@ -8,7 +8,7 @@ import (
 
 	"github.com/conduitio/conduit-commons/opencdc"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // maxErrorText bounds an error about a position: the position is quoted
@@ -89,8 +89,8 @@ func FuzzRestoreRecord(f *testing.F) {
 	}
 	pos := opencdc.Position("fuzz")
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		msg := &danube.ReceivedMessage{
-			ID:         danube.MessageID{Topic: "/default/fuzz", Offset: 7},
+		msg := &danubeclient.ReceivedMessage{
+			ID:         danubeclient.MessageID{Topic: "/default/fuzz", Offset: 7},
 			Payload:    payload,
 			Attributes: map[string]string{FormatAttribute: FormatOpenCDCJSON},
 		}

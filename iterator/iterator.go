@@ -8,7 +8,7 @@ import (
 
 	"github.com/conduitio/conduit-commons/opencdc"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // Iterator produces records and takes Conduit's acknowledgements back.
@@ -26,12 +26,12 @@ type Iterator interface {
 	Close(ctx context.Context) error
 }
 
-// Consumer is the part of *danube.Consumer the iterators use.
+// Consumer is the part of *danubeclient.Consumer the iterators use.
 type Consumer interface {
-	Receive(ctx context.Context) (*danube.ReceivedMessage, error)
-	Ack(ctx context.Context, id danube.MessageID) error
+	Receive(ctx context.Context) (*danubeclient.ReceivedMessage, error)
+	Ack(ctx context.Context, id danubeclient.MessageID) error
 	Partitions() []string
 	Close() error
 }
 
-var _ Consumer = (*danube.Consumer)(nil)
+var _ Consumer = (*danubeclient.Consumer)(nil)

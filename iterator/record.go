@@ -13,7 +13,7 @@ import (
 	"github.com/conduitio/conduit-commons/opencdc"
 	sdk "github.com/conduitio/conduit-connector-sdk"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // FormatAttribute is the message attribute naming the format of a payload
@@ -41,7 +41,7 @@ var errNotARecord = errors.New("payload is not an OpenCDC JSON record")
 // metadata, plus the danube.* keys); anything else becomes a create record
 // with the routing key and payload as raw data. restoreErr reports a marked
 // payload that could not be restored and was passed through raw.
-func toRecord(msg *danube.ReceivedMessage, topic string, pos opencdc.Position) (rec opencdc.Record, restoreErr error) {
+func toRecord(msg *danubeclient.ReceivedMessage, topic string, pos opencdc.Position) (rec opencdc.Record, restoreErr error) {
 	if msg.Attributes[FormatAttribute] == FormatOpenCDCJSON {
 		restored, err := restoreRecord(msg.Payload)
 		if err == nil {
@@ -100,7 +100,7 @@ func addAttributes(md opencdc.Metadata, attrs map[string]string, overwrite bool)
 	}
 }
 
-func addDanubeMetadata(md opencdc.Metadata, msg *danube.ReceivedMessage) {
+func addDanubeMetadata(md opencdc.Metadata, msg *danubeclient.ReceivedMessage) {
 	md[MetadataTopic] = msg.ID.Topic
 	md[MetadataOffset] = strconv.FormatUint(msg.ID.Offset, 10)
 	if msg.ProducerName != "" {

@@ -7,13 +7,13 @@ import (
 	"github.com/conduitio/conduit-commons/opencdc"
 	"github.com/matryer/is"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
-func testMessage(payload []byte, attrs map[string]string) *danube.ReceivedMessage {
+func testMessage(payload []byte, attrs map[string]string) *danubeclient.ReceivedMessage {
 	schemaID, schemaVersion := uint64(12), uint32(3)
-	return &danube.ReceivedMessage{
-		ID:            danube.MessageID{Topic: "/default/orders-part-1", Offset: 42, ProducerID: 9, RequestID: 5},
+	return &danubeclient.ReceivedMessage{
+		ID:            danubeclient.MessageID{Topic: "/default/orders-part-1", Offset: 42, ProducerID: 9, RequestID: 5},
 		Payload:       payload,
 		Key:           "customer-7",
 		HasKey:        true,
@@ -55,7 +55,7 @@ func TestToRecord_RawMessage(t *testing.T) {
 
 func TestToRecord_RawMessageWithoutKeyOrSchema(t *testing.T) {
 	is := is.New(t)
-	msg := &danube.ReceivedMessage{ID: danube.MessageID{Topic: "/default/t", Offset: 1}, Payload: []byte("x")}
+	msg := &danubeclient.ReceivedMessage{ID: danubeclient.MessageID{Topic: "/default/t", Offset: 1}, Payload: []byte("x")}
 
 	rec, err := toRecord(msg, "/default/t", opencdc.Position("p"))
 	is.NoErr(err)
@@ -124,7 +124,7 @@ func TestToRecord_DropsForeignSchemaReferences(t *testing.T) {
 		attrs[k] = v // the destination copies metadata into attributes too
 	}
 
-	for name, msg := range map[string]*danube.ReceivedMessage{
+	for name, msg := range map[string]*danubeclient.ReceivedMessage{
 		"restored": testMessage(original.Bytes(), attrs),
 		"raw":      testMessage([]byte("not a record"), schemaKeys),
 	} {

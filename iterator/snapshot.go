@@ -7,7 +7,7 @@ import (
 
 	"github.com/conduitio/conduit-commons/opencdc"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/segment"
 )
@@ -42,9 +42,9 @@ func SegmentHistory(client danubepb.StorageServiceClient, store segment.Store) H
 
 // historyMessage maps a sealed message to a delivery of partition, so that
 // history and live messages share one record mapping.
-func historyMessage(partition string, m *segment.Message) *danube.ReceivedMessage {
-	rm := &danube.ReceivedMessage{
-		ID: danube.MessageID{
+func historyMessage(partition string, m *segment.Message) *danubeclient.ReceivedMessage {
+	rm := &danubeclient.ReceivedMessage{
+		ID: danubeclient.MessageID{
 			Topic: partition, Offset: m.Offset(), ProducerID: m.MsgID.ProducerID,
 			BrokerAddr: m.MsgID.BrokerAddr, RequestID: m.RequestID,
 		},
@@ -64,7 +64,7 @@ func historyMessage(partition string, m *segment.Message) *danube.ReceivedMessag
 // snapshotRecord maps a sealed message like a live one; records that are not
 // restored OpenCDC records (which keep their own operation) are snapshot
 // records.
-func snapshotRecord(msg *danube.ReceivedMessage, topic string, pos opencdc.Position) (opencdc.Record, error) {
+func snapshotRecord(msg *danubeclient.ReceivedMessage, topic string, pos opencdc.Position) (opencdc.Record, error) {
 	rec, restoreErr := toRecord(msg, topic, pos)
 	if msg.Attributes[FormatAttribute] != FormatOpenCDCJSON || restoreErr != nil {
 		rec.Operation = opencdc.OperationSnapshot

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 
@@ -22,7 +22,7 @@ type StorageConn struct {
 }
 
 // DialStorage prepares the connection (no I/O until the first call).
-func DialStorage(cfg danube.Config) (*StorageConn, error) {
+func DialStorage(cfg danubeclient.Config) (*StorageConn, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("storage service: broker URL %q is not of the form http(s)://host:port", cfg.URL)

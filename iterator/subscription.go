@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // SubscriptionSpec describes the durable subscription a source reads through.
@@ -13,7 +13,7 @@ type SubscriptionSpec struct {
 	Topics       []string
 	Subscription string
 	ConsumerName string
-	Type         danube.SubscriptionType
+	Type         danubeclient.SubscriptionType
 	KeyFilters   []string
 	// Buffer is the client's receive queue per topic.
 	Buffer int
@@ -29,8 +29,8 @@ const brokerDefaultWindow = 10
 
 // Broker is what the subscription calls use; Admin is nil without adminURL.
 type Broker struct {
-	Client *danube.Client
-	Admin  *danube.Admin
+	Client *danubeclient.Client
+	Admin  *danubeclient.Admin
 }
 
 // Subscribe prepares every topic (creating it when allowed, setting the
@@ -51,13 +51,13 @@ func Subscribe(ctx context.Context, b Broker, spec SubscriptionSpec) ([]TopicCon
 		if window <= 0 {
 			window = brokerDefaultWindow
 		}
-		co, err := b.Client.Subscribe(ctx, danube.ConsumerOptions{
+		co, err := b.Client.Subscribe(ctx, danubeclient.ConsumerOptions{
 			Topic: topic, Name: spec.ConsumerName, Subscription: spec.Subscription,
 			Type: spec.Type, KeyFilters: spec.KeyFilters, Buffer: max(spec.Buffer, len(partitions)*window),
 		})
 		if err != nil {
 			closeAll()
-			if errors.Is(err, danube.ErrSubscriptionTaken) {
+			if errors.Is(err, danubeclient.ErrSubscriptionTaken) {
 				return nil, SubscriptionTakenError(topic, spec.Subscription, spec.ConsumerName, err)
 			}
 			return nil, fmt.Errorf("subscribe to %s: %w", topic, err)
@@ -78,13 +78,13 @@ func Subscribe(ctx context.Context, b Broker, spec SubscriptionSpec) ([]TopicCon
 // the subscription's window on each partition. It returns the partitions.
 func Prepare(ctx context.Context, b Broker, spec SubscriptionSpec, topic string) ([]string, error) {
 	partitions, err := b.Client.Partitions(ctx, topic)
-	if errors.Is(err, danube.ErrTopicNotFound) && spec.CreateMissing {
+	if errors.Is(err, danubeclient.ErrTopicNotFound) && spec.CreateMissing {
 		if err := createTopic(ctx, b, topic, spec.ConsumerName); err != nil {
 			return nil, err
 		}
 		partitions, err = b.Client.Partitions(ctx, topic)
 	}
-	if errors.Is(err, danube.ErrTopicNotFound) {
+	if errors.Is(err, danubeclient.ErrTopicNotFound) {
 		return nil, fmt.Errorf("topic %s does not exist: create it (or set createMissingTopics to true): %w", topic, err)
 	}
 	if err != nil {
@@ -107,14 +107,14 @@ func Prepare(ctx context.Context, b Broker, spec SubscriptionSpec, topic string)
 // broker auto-creates topics.
 func createTopic(ctx context.Context, b Broker, topic, consumerName string) error {
 	if b.Admin != nil {
-		err := b.Admin.CreateTopic(ctx, topic, danube.Reliable)
-		if err == nil || errors.Is(err, danube.ErrAlreadyExists) {
+		err := b.Admin.CreateTopic(ctx, topic, danubeclient.Reliable)
+		if err == nil || errors.Is(err, danubeclient.ErrAlreadyExists) {
 			return nil
 		}
 		return fmt.Errorf("create missing topic %s: %w", topic, err)
 	}
-	p, err := b.Client.NewProducer(ctx, danube.ProducerOptions{
-		Topic: topic, Name: consumerName + "-topic-creator", Dispatch: danube.Reliable,
+	p, err := b.Client.NewProducer(ctx, danubeclient.ProducerOptions{
+		Topic: topic, Name: consumerName + "-topic-creator", Dispatch: danubeclient.Reliable,
 	})
 	if err != nil {
 		return fmt.Errorf("create missing topic %s: %w", topic, err)
@@ -131,7 +131,7 @@ func Unsubscribe(ctx context.Context, b Broker, topics []string, subscription st
 	var errs []error
 	for _, topic := range topics {
 		partitions, err := b.Client.Partitions(ctx, topic)
-		if errors.Is(err, danube.ErrTopicNotFound) {
+		if errors.Is(err, danubeclient.ErrTopicNotFound) {
 			continue
 		}
 		if err != nil {
@@ -139,7 +139,7 @@ func Unsubscribe(ctx context.Context, b Broker, topics []string, subscription st
 			continue
 		}
 		for _, p := range partitions {
-			if err := b.Admin.Unsubscribe(ctx, p, subscription); err != nil && !errors.Is(err, danube.ErrTopicNotFound) {
+			if err := b.Admin.Unsubscribe(ctx, p, subscription); err != nil && !errors.Is(err, danubeclient.ErrTopicNotFound) {
 				errs = append(errs, fmt.Errorf("remove subscription %q from %s: %w", subscription, p, err))
 			}
 		}

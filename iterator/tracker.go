@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // tracker remembers which offsets of each partition were emitted so that
@@ -38,7 +38,7 @@ type partitionState struct {
 	lossy    bool // NonReliable: offsets carry no identity, nothing is tracked
 	// zero is the offset-0 delivery emitted while the partition's kind was
 	// still unknown; it joins emitted once the partition proves reliable.
-	zero *danube.MessageID
+	zero *danubeclient.MessageID
 }
 
 func newTracker(dedupe bool, resume map[string]offsetSet) *tracker {
@@ -69,7 +69,7 @@ func (t *tracker) state(topic string) *partitionState {
 // (ordered subscriptions only); becameLossy is set on the delivery that
 // revealed a NonReliable partition. A delivery that is not a duplicate is
 // recorded as emitted.
-func (t *tracker) observe(id danube.MessageID) (dup, becameLossy bool) {
+func (t *tracker) observe(id danubeclient.MessageID) (dup, becameLossy bool) {
 	p := t.state(id.Topic)
 	switch {
 	case p.lossy:

@@ -5,14 +5,14 @@ import (
 
 	"github.com/matryer/is"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 const partA, partB = "/default/t-part-0", "/default/t-part-1"
 
-func id(topic string, offset uint64) danube.MessageID {
+func id(topic string, offset uint64) danubeclient.MessageID {
 	// Reliable redeliveries repeat the producer's IDs; give each offset its own.
-	return danube.MessageID{Topic: topic, Offset: offset, ProducerID: 1, RequestID: offset + 100}
+	return danubeclient.MessageID{Topic: topic, Offset: offset, ProducerID: 1, RequestID: offset + 100}
 }
 
 func TestTracker_DropsEmittedOffsetsOfEveryPartitionAfterResume(t *testing.T) {
@@ -21,7 +21,7 @@ func TestTracker_DropsEmittedOffsetsOfEveryPartitionAfterResume(t *testing.T) {
 	tr := newTracker(true, resume)
 
 	for _, tc := range []struct {
-		id  danube.MessageID
+		id  danubeclient.MessageID
 		dup bool
 	}{
 		{id(partA, 9), true},   // before the frontier
@@ -77,8 +77,8 @@ func TestTracker_UnorderedSubscriptionsNeverDrop(t *testing.T) {
 func TestTracker_DetectsNonReliablePartitions(t *testing.T) {
 	is := is.New(t)
 	tr := newTracker(true, nil)
-	first := danube.MessageID{Topic: partA, ProducerID: 1, RequestID: 1}
-	second := danube.MessageID{Topic: partA, ProducerID: 1, RequestID: 2}
+	first := danubeclient.MessageID{Topic: partA, ProducerID: 1, RequestID: 1}
+	second := danubeclient.MessageID{Topic: partA, ProducerID: 1, RequestID: 2}
 
 	dup, lossy := tr.observe(first)
 	is.True(!dup && !lossy)
@@ -124,8 +124,8 @@ func TestTracker_ReportsOffsetsTheBrokerSkipped(t *testing.T) {
 	is.Equal(tr.takeSkipped(), nil)
 
 	lossy := newTracker(true, nil) // NonReliable: offsets are all 0
-	lossy.observe(danube.MessageID{Topic: partA, ProducerID: 1, RequestID: 1})
-	lossy.observe(danube.MessageID{Topic: partA, ProducerID: 1, RequestID: 2})
+	lossy.observe(danubeclient.MessageID{Topic: partA, ProducerID: 1, RequestID: 1})
+	lossy.observe(danubeclient.MessageID{Topic: partA, ProducerID: 1, RequestID: 2})
 	is.Equal(lossy.takeSkipped(), nil)
 
 	shared := newTracker(false, nil)

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // ackWorkers acknowledge deliveries concurrently, as the source does with its
@@ -99,7 +99,7 @@ func baselineMain(args []string) error {
 		return err
 	}
 	ctx := context.Background()
-	c, err := danube.NewClient(danube.Config{URL: a.URL})
+	c, err := danubeclient.NewClient(danubeclient.Config{URL: a.URL})
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", a.URL, err)
 	}
@@ -128,10 +128,10 @@ func baselineMain(args []string) error {
 // one of keyCount routing keys: pipelined with up to maxInFlight sends
 // outstanding and per-key order (the destination's defaults), or one send
 // at a time as the official clients' examples do.
-func publish(ctx context.Context, c *danube.Client, topic string, partitions, records int, async bool, maxInFlight int) error {
-	p, err := c.NewProducer(ctx, danube.ProducerOptions{
+func publish(ctx context.Context, c *danubeclient.Client, topic string, partitions, records int, async bool, maxInFlight int) error {
+	p, err := c.NewProducer(ctx, danubeclient.ProducerOptions{
 		Topic: topic, Name: fmt.Sprintf("bench-%d", os.Getpid()), Partitions: partitions,
-		Dispatch: danube.Reliable, MaxInFlight: maxInFlight, Ordering: danube.OrderPerKey,
+		Dispatch: danubeclient.Reliable, MaxInFlight: maxInFlight, Ordering: danubeclient.OrderPerKey,
 	})
 	if err != nil {
 		return fmt.Errorf("create a producer on %s: %w", topic, err)
@@ -150,7 +150,7 @@ func publish(ctx context.Context, c *danube.Client, topic string, partitions, re
 		}
 	}
 	for i := range records {
-		msg := danube.Message{
+		msg := danubeclient.Message{
 			Payload:    payload,
 			Key:        "key-" + strconv.Itoa(i%keyCount),
 			Attributes: map[string]string{createdAtKey: strconv.FormatInt(time.Now().UnixNano(), 10)},
@@ -173,18 +173,18 @@ func publish(ctx context.Context, c *danube.Client, topic string, partitions, re
 }
 
 // stamp says when a delivered message was created and when it arrived.
-type stamp func(m *danube.ReceivedMessage) (created, arrived time.Time)
+type stamp func(m *danubeclient.ReceivedMessage) (created, arrived time.Time)
 
 // receivedNow stamps a backlog drained live: created when published,
 // arrived when received.
-func receivedNow(m *danube.ReceivedMessage) (created, arrived time.Time) {
+func receivedNow(m *danubeclient.ReceivedMessage) (created, arrived time.Time) {
 	return m.PublishTime, time.Now()
 }
 
 // publishedAt stamps messages read back after a producing run: created at
 // their creation-time attribute, arrived when the producer published them
 // (the client stamps the publish time, in whole milliseconds, as it sends).
-func publishedAt(m *danube.ReceivedMessage) (created, arrived time.Time) {
+func publishedAt(m *danubeclient.ReceivedMessage) (created, arrived time.Time) {
 	// Both at the publish time's resolution, so no record seems to arrive
 	// before it was created.
 	return parseNanos(m.Attributes[createdAtKey]).Truncate(time.Millisecond), m.PublishTime
@@ -192,16 +192,16 @@ func publishedAt(m *danube.ReceivedMessage) (created, arrived time.Time) {
 
 // drain receives records messages from an existing subscription and acks
 // them from ackWorkers goroutines, as the source does.
-func drain(ctx context.Context, c *danube.Client, topic, subscription string, records int, st stamp, t timing) (traffic, error) {
-	consumer, err := c.Subscribe(ctx, danube.ConsumerOptions{
-		Topic: topic, Name: benchConsumer, Subscription: subscription, Type: danube.Exclusive,
+func drain(ctx context.Context, c *danubeclient.Client, topic, subscription string, records int, st stamp, t timing) (traffic, error) {
+	consumer, err := c.Subscribe(ctx, danubeclient.ConsumerOptions{
+		Topic: topic, Name: benchConsumer, Subscription: subscription, Type: danubeclient.Exclusive,
 	})
 	if err != nil {
 		return traffic{}, fmt.Errorf("subscribe to %s: %w", topic, err)
 	}
 	defer consumer.Close()
 	arrived := newArrivals(records)
-	acks := make(chan danube.MessageID, 1000)
+	acks := make(chan danubeclient.MessageID, 1000)
 	var (
 		wg     sync.WaitGroup
 		ackErr error

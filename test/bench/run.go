@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/test/harness"
 )
 
@@ -52,7 +52,7 @@ func (r *runner) run(ctx context.Context, s scenario, n int) (result, error) {
 		return result{}, err
 	}
 	defer func() { _ = broker.Stop(30 * time.Second) }()
-	c, err := danube.NewClient(danube.Config{URL: broker.URL})
+	c, err := danubeclient.NewClient(danubeclient.Config{URL: broker.URL})
 	if err != nil {
 		return result{}, fmt.Errorf("connect to the test broker: %w", err)
 	}
@@ -71,15 +71,15 @@ func (r *runner) run(ctx context.Context, s scenario, n int) (result, error) {
 }
 
 func createTopic(ctx context.Context, adminURL string, partitions int) error {
-	admin, err := danube.NewAdmin(danube.Config{URL: adminURL})
+	admin, err := danubeclient.NewAdmin(danubeclient.Config{URL: adminURL})
 	if err != nil {
 		return fmt.Errorf("connect to the admin API: %w", err)
 	}
 	defer admin.Close()
 	if partitions > 0 {
-		err = admin.CreatePartitionedTopic(ctx, benchTopic, partitions, danube.Reliable)
+		err = admin.CreatePartitionedTopic(ctx, benchTopic, partitions, danubeclient.Reliable)
 	} else {
-		err = admin.CreateTopic(ctx, benchTopic, danube.Reliable)
+		err = admin.CreateTopic(ctx, benchTopic, danubeclient.Reliable)
 	}
 	if err != nil {
 		return fmt.Errorf("create %s: %w", benchTopic, err)
@@ -93,7 +93,7 @@ type execution struct {
 	s      scenario
 	work   string
 	broker *harness.Broker
-	client *danube.Client
+	client *danubeclient.Client
 }
 
 // produce runs a producing scenario, then reads the topic back to see when
@@ -153,8 +153,8 @@ func (e *execution) baselineProducer(ctx context.Context) (usage, error) {
 // again: a new subscription starts at the topic's end, so it must exist
 // before the messages it is to see.
 func (e *execution) createSubscription(ctx context.Context, name string) error {
-	setup, err := e.client.Subscribe(ctx, danube.ConsumerOptions{
-		Topic: benchTopic, Name: benchConsumer, Subscription: name, Type: danube.Exclusive,
+	setup, err := e.client.Subscribe(ctx, danubeclient.ConsumerOptions{
+		Topic: benchTopic, Name: benchConsumer, Subscription: name, Type: danubeclient.Exclusive,
 	})
 	if err != nil {
 		return fmt.Errorf("create subscription %s: %w", name, err)

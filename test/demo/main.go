@@ -22,7 +22,7 @@ import (
 
 	"github.com/conduitio/conduit-commons/opencdc"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/test/harness"
 )
 
@@ -187,7 +187,7 @@ func (d *demo) failed(err error) error {
 }
 
 func waitForSubscription(ctx context.Context, adminURL string, watch *harness.Process) error {
-	admin, err := danube.NewAdmin(danube.Config{URL: adminURL})
+	admin, err := danubeclient.NewAdmin(danubeclient.Config{URL: adminURL})
 	if err != nil {
 		return fmt.Errorf("admin client: %w", err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/matryer/is"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/test/harness"
 )
 
@@ -107,7 +107,7 @@ func (e *env) path(instance, file string) string {
 // after it was created, so producers start after this.
 func (e *env) waitForSubscription(ctx context.Context, topic, subscription string, watch ...*harness.Process) {
 	e.t.Helper()
-	admin, err := danube.NewAdmin(danube.Config{URL: e.broker.AdminURL})
+	admin, err := danubeclient.NewAdmin(danubeclient.Config{URL: e.broker.AdminURL})
 	is.New(e.t).NoErr(err)
 	defer admin.Close()
 	err = harness.WaitFor(ctx, 100*time.Millisecond, func() (bool, error) {

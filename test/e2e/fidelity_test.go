@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/test/harness"
 )
 
@@ -71,7 +71,7 @@ func TestPipeline_RecordsComeOutAsTheyWentIn(t *testing.T) {
 	defer cancel()
 	e := newEnv(t)
 
-	admin, err := danube.NewAdmin(danube.Config{URL: e.broker.AdminURL})
+	admin, err := danubeclient.NewAdmin(danubeclient.Config{URL: e.broker.AdminURL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,10 +79,10 @@ func TestPipeline_RecordsComeOutAsTheyWentIn(t *testing.T) {
 	if err := admin.CreateNamespace(ctx, "fidelity"); err != nil {
 		t.Fatal(err)
 	}
-	if err := admin.CreateTopic(ctx, in, danube.Reliable); err != nil {
+	if err := admin.CreateTopic(ctx, in, danubeclient.Reliable); err != nil {
 		t.Fatal(err)
 	}
-	if err := admin.CreatePartitionedTopic(ctx, out, 3, danube.Reliable); err != nil {
+	if err := admin.CreatePartitionedTopic(ctx, out, 3, danubeclient.Reliable); err != nil {
 		t.Fatal(err)
 	}
 
@@ -128,12 +128,12 @@ pipelines:
 	e.waitForSubscription(ctx, out+"-part-0", "reader", reader)
 
 	// Hand-written records, published as the destination publishes them.
-	client, err := danube.NewClient(danube.Config{URL: e.broker.URL})
+	client, err := danubeclient.NewClient(danubeclient.Config{URL: e.broker.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	producer, err := client.NewProducer(ctx, danube.ProducerOptions{Topic: in, Name: "fidelity", Dispatch: danube.Reliable})
+	producer, err := client.NewProducer(ctx, danubeclient.ProducerOptions{Topic: in, Name: "fidelity", Dispatch: danubeclient.Reliable})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ pipelines:
 		if !json.Valid([]byte(r)) {
 			t.Fatalf("not JSON: %s", r)
 		}
-		err := producer.Send(ctx, danube.Message{
+		err := producer.Send(ctx, danubeclient.Message{
 			Payload:    []byte(r),
 			Attributes: map[string]string{"conduit.record.format": "opencdc/json"},
 		})

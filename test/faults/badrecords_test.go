@@ -14,7 +14,7 @@ import (
 
 	danube "github.com/conduitio-labs/conduit-connector-danube"
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
-	client "github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	client "github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // openConnectorDestination configures and opens the connector's destination

@@ -16,7 +16,7 @@ import (
 
 	danube "github.com/conduitio-labs/conduit-connector-danube"
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
-	client "github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	client "github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
 // Broker is what a Pipeline needs of the broker: where it listens and what

@@ -1,4 +1,4 @@
-// Package danube is the project's client for the Danube broker's gRPC protocol
+// Package danubeclient is the project's client for the Danube broker's gRPC protocol
 // (v0.15.1): topic lookup, partitioned topics, producers with pipelined sends,
 // consumers with self-healing receive streams, and the admin calls the
 // connector needs.
@@ -33,4 +33,4 @@
 // reports CLOSE, the broker restarted or a transient error occurred; errors
 // that retrying cannot fix are returned by Receive. Health-check loops, one
 // per producer or consumer, stop with Close.
-package danube
+package danubeclient

@@ -1,4 +1,4 @@
-package danube
+package danubeclient
 
 import (
 	"testing"
