@@ -13,7 +13,7 @@ import (
 	"github.com/conduitio-labs/conduit-connector-danube/config"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/segment"
-	"github.com/conduitio-labs/conduit-connector-danube/iterator"
+	"github.com/conduitio-labs/conduit-connector-danube/source"
 )
 
 // sourceAckDrainTimeout bounds how long Teardown waits for acknowledgements
@@ -24,15 +24,15 @@ const sourceAckDrainTimeout = 15 * time.Second
 var errSourceNotOpen = errors.New("danube source is not open")
 
 // Source reads Danube topics through a durable subscription and emits each
-// message as an OpenCDC record (at-least-once; see iterator.CDC).
+// message as an OpenCDC record (at-least-once; see source.CDC).
 type Source struct {
 	sdk.UnimplementedSource
 
 	config  config.SourceConfig
-	broker  iterator.Broker
-	storage *iterator.StorageConn // snapshot.enabled only
-	iter    iterator.Iterator
-	encoder iterator.StructuredEncoder
+	broker  source.Broker
+	storage *source.StorageConn // snapshot.enabled only
+	iter    source.Iterator
+	encoder source.StructuredEncoder
 }
 
 // NewSource returns the source wrapped in its SDK middleware (batching and
@@ -49,9 +49,9 @@ func (s *Source) Config() sdk.SourceConfig {
 // Open subscribes to the configured topics and resumes after pos, the
 // position of the last record Conduit processed (nil on the first start).
 func (s *Source) Open(ctx context.Context, pos opencdc.Position) error {
-	var resume *iterator.Position
+	var resume *source.Position
 	if pos != nil {
-		p, err := iterator.ParsePosition(pos)
+		p, err := source.ParsePosition(pos)
 		if err != nil {
 			return fmt.Errorf("open at the last position: %w", err)
 		}
@@ -63,7 +63,7 @@ func (s *Source) Open(ctx context.Context, pos opencdc.Position) error {
 	}
 	s.broker = b
 	spec := subscriptionSpec(ctx, &s.config)
-	consumers, err := iterator.Subscribe(ctx, b, spec)
+	consumers, err := source.Subscribe(ctx, b, spec)
 	if err != nil {
 		return fmt.Errorf("open: %w", s.config.ExplainError(err))
 	}
@@ -72,7 +72,7 @@ func (s *Source) Open(ctx context.Context, pos opencdc.Position) error {
 	if s.config.Snapshot.Enabled {
 		s.iter, err = s.openCombined(spec, consumers, resume)
 	} else {
-		s.iter, err = iterator.NewCDC(iterator.CDCConfig{
+		s.iter, err = source.NewCDC(source.CDCConfig{
 			Topics:         consumers,
 			Ordered:        s.config.Ordered(),
 			Buffer:         s.config.ReadBuffer,
@@ -82,7 +82,7 @@ func (s *Source) Open(ctx context.Context, pos opencdc.Position) error {
 		}, resume)
 	}
 	if err != nil {
-		_ = iterator.CloseConsumers(ctx, consumers)
+		_ = source.CloseConsumers(ctx, consumers)
 		return fmt.Errorf("open: %w", err)
 	}
 	sdk.Logger(ctx).Info().Strs("topics", s.config.Topics).Str("subscription", spec.Subscription).
@@ -93,20 +93,20 @@ func (s *Source) Open(ctx context.Context, pos opencdc.Position) error {
 
 // openCombined reads sealed history from the broker's durable storage, then
 // the live subscription.
-func (s *Source) openCombined(spec iterator.SubscriptionSpec, consumers []iterator.TopicConsumer,
-	resume *iterator.Position,
-) (iterator.Iterator, error) {
+func (s *Source) openCombined(spec source.SubscriptionSpec, consumers []source.TopicConsumer,
+	resume *source.Position,
+) (source.Iterator, error) {
 	cfg, err := s.config.ClientConfig(s.config.URL)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
-	s.storage, err = iterator.DialStorage(cfg)
+	s.storage, err = source.DialStorage(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
-	it, err := iterator.NewCombined(iterator.CombinedConfig{
+	it, err := source.NewCombined(source.CombinedConfig{
 		Topics:         consumers,
-		History:        iterator.SegmentHistory(s.storage.Client(), segment.FileStore{Root: s.config.Snapshot.SegmentRoot}),
+		History:        source.SegmentHistory(s.storage.Client(), segment.FileStore{Root: s.config.Snapshot.SegmentRoot}),
 		SealTimeout:    s.config.Snapshot.SealTimeout,
 		HoldLimit:      s.config.ReadBuffer,
 		Buffer:         s.config.ReadBuffer,
@@ -157,7 +157,7 @@ func (s *Source) ReadN(ctx context.Context, n int) ([]opencdc.Record, error) {
 func (s *Source) encode(ctx context.Context, rec *opencdc.Record) error {
 	if err := s.encoder.Encode(ctx, rec); err != nil {
 		return fmt.Errorf("read: record from %s offset %s: %w",
-			rec.Metadata[iterator.MetadataTopic], rec.Metadata[iterator.MetadataOffset], err)
+			rec.Metadata[source.MetadataTopic], rec.Metadata[source.MetadataOffset], err)
 	}
 	return nil
 }
@@ -184,7 +184,7 @@ func (s *Source) Teardown(ctx context.Context) error {
 		s.iter = nil
 	}
 	errs = append(errs, s.broker.Close(), s.storage.Close())
-	s.broker, s.storage = iterator.Broker{}, nil
+	s.broker, s.storage = source.Broker{}, nil
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("teardown: %w", err)
 	}
@@ -238,7 +238,7 @@ func (s *Source) LifecycleOnDeleted(ctx context.Context, raw cconfig.Config) err
 		return fmt.Errorf("delete subscription: %w", err)
 	}
 	defer b.Close()
-	if err := iterator.Unsubscribe(ctx, b, c.Topics, sub); err != nil {
+	if err := source.Unsubscribe(ctx, b, c.Topics, sub); err != nil {
 		return fmt.Errorf("delete subscription: %w", err)
 	}
 	sdk.Logger(ctx).Info().Str("subscription", sub).Strs("topics", c.Topics).Msg("subscription removed")
@@ -267,11 +267,11 @@ func createSubscription(ctx context.Context, c *config.SourceConfig) error {
 	}
 	defer b.Close()
 	spec := subscriptionSpec(ctx, c)
-	consumers, err := iterator.Subscribe(ctx, b, spec)
+	consumers, err := source.Subscribe(ctx, b, spec)
 	if err != nil {
 		return fmt.Errorf("create subscription: %w", c.ExplainError(err))
 	}
-	if err := iterator.CloseConsumers(ctx, consumers); err != nil {
+	if err := source.CloseConsumers(ctx, consumers); err != nil {
 		return fmt.Errorf("create subscription: %w", err)
 	}
 	sdk.Logger(ctx).Info().Str("subscription", spec.Subscription).Strs("topics", c.Topics).
@@ -279,8 +279,8 @@ func createSubscription(ctx context.Context, c *config.SourceConfig) error {
 	return nil
 }
 
-func subscriptionSpec(ctx context.Context, c *config.SourceConfig) iterator.SubscriptionSpec {
-	return iterator.SubscriptionSpec{
+func subscriptionSpec(ctx context.Context, c *config.SourceConfig) source.SubscriptionSpec {
+	return source.SubscriptionSpec{
 		Topics:        c.Topics,
 		Subscription:  c.SubscriptionName(ctx),
 		ConsumerName:  c.Consumer(ctx),
@@ -293,16 +293,16 @@ func subscriptionSpec(ctx context.Context, c *config.SourceConfig) iterator.Subs
 }
 
 // connect builds the client and, with adminURL, the admin client.
-func connect(c *config.SourceConfig) (iterator.Broker, error) {
+func connect(c *config.SourceConfig) (source.Broker, error) {
 	cfg, err := c.ClientConfig(c.URL)
 	if err != nil {
-		return iterator.Broker{}, fmt.Errorf("connect: %w", err)
+		return source.Broker{}, fmt.Errorf("connect: %w", err)
 	}
 	client, err := danubeclient.NewClient(cfg)
 	if err != nil {
-		return iterator.Broker{}, fmt.Errorf("connect to %s: %w", c.URL, err)
+		return source.Broker{}, fmt.Errorf("connect to %s: %w", c.URL, err)
 	}
-	b := iterator.Broker{Client: client}
+	b := source.Broker{Client: client}
 	if c.AdminURL != "" {
 		acfg, err := c.ClientConfig(c.AdminURL)
 		if err == nil {
@@ -310,7 +310,7 @@ func connect(c *config.SourceConfig) (iterator.Broker, error) {
 		}
 		if err != nil {
 			_ = client.Close()
-			return iterator.Broker{}, fmt.Errorf("connect to the admin API at %s: %w", c.AdminURL, err)
+			return source.Broker{}, fmt.Errorf("connect to the admin API at %s: %w", c.AdminURL, err)
 		}
 	}
 	return b, nil

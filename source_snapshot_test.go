@@ -15,7 +15,7 @@ import (
 
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
-	"github.com/conduitio-labs/conduit-connector-danube/iterator"
+	"github.com/conduitio-labs/conduit-connector-danube/source"
 )
 
 // snapshotEnv is a test broker that exports sealed segments into a
@@ -38,9 +38,9 @@ func snapshotParams(e *sourceEnv, root string, topics ...string) map[string]stri
 	return p
 }
 
-func recordMode(t *testing.T, rec opencdc.Record) iterator.Mode {
+func recordMode(t *testing.T, rec opencdc.Record) source.Mode {
 	t.Helper()
-	p, err := iterator.ParsePosition(rec.Position)
+	p, err := source.ParsePosition(rec.Position)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestSourceSnapshot_HistoryWithoutLiveTraffic(t *testing.T) {
 	is.Equal(payloadSeqs(recs), seqRange(0, 20))
 	for _, r := range recs {
 		is.Equal(r.Operation, opencdc.OperationSnapshot)
-		is.Equal(recordMode(t, r), iterator.ModeSnapshot)
+		is.Equal(recordMode(t, r), source.ModeSnapshot)
 		is.Equal(r.Metadata["opencdc.collection"], topic)
 		is.Equal(r.Metadata["danube.producer"], "seq-writer")
 	}
@@ -90,7 +90,7 @@ func TestSourceSnapshot_HistoryWithoutLiveTraffic(t *testing.T) {
 	e.publish(p, 5, nil)
 	live := readAcking(t, s, 5)
 	is.Equal(payloadSeqs(live), seqRange(20, 25))
-	is.Equal(recordMode(t, live[0]), iterator.ModeCDC)
+	is.Equal(recordMode(t, live[0]), source.ModeCDC)
 	is.Equal(live[0].Operation, opencdc.OperationCreate)
 }
 

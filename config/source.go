@@ -133,7 +133,7 @@ type Snapshot struct {
 // SourceMiddleware is the SDK middleware the source runs in: batching and
 // the schema context. The SDK's schema extraction and encoding are left out:
 // they would only act on the structured data the source restores, which it
-// encodes itself (iterator.StructuredEncoder), and they warn about every
+// encodes itself (source.StructuredEncoder), and they warn about every
 // other record.
 type SourceMiddleware struct {
 	sdk.UnimplementedSourceConfig

@@ -1,7 +1,8 @@
-// Package iterator turns Danube deliveries into OpenCDC records and back:
-// positions, record mapping, acknowledgement and the iterators that read
-// subscriptions.
-package iterator
+// Package source is the connector's source side: it opens the durable
+// subscription, reads it through the CDC or combined (history, then live)
+// iterator, turns deliveries into OpenCDC records with positions, and
+// acknowledges messages to the broker once Conduit has processed them.
+package source
 
 import (
 	"context"
