@@ -21,7 +21,10 @@ func BenchmarkCDC_NextAck(b *testing.B) {
 			}
 			f := &instantConsumer{parts: names, payload: bytes.Repeat([]byte("x"), 1024)}
 			c, err := NewCDC(CDCConfig{
-				Topics: []TopicConsumer{{Topic: "/default/bench", Consumer: f}}, Ordered: true, Buffer: 100, AckConcurrency: 8,
+				Live: LiveConfig{
+					Topics: []TopicConsumer{{Topic: "/default/bench", Consumer: f}}, Buffer: 100, AckConcurrency: 8,
+				},
+				Ordered: true,
 			}, nil)
 			if err != nil {
 				b.Fatal(err)

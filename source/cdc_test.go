@@ -21,8 +21,8 @@ const plain = "/default/t"
 func newTestCDC(t *testing.T, ordered bool, resume *Position, topics ...TopicConsumer) *CDC {
 	t.Helper()
 	c, err := NewCDC(CDCConfig{
-		Topics: topics, Ordered: ordered, Buffer: 4, AckConcurrency: 2,
-		Subscription: "sub", ConsumerName: "me",
+		Live:    LiveConfig{Topics: topics, Buffer: 4, AckConcurrency: 2, Subscription: "sub", ConsumerName: "me"},
+		Ordered: ordered,
 	}, resume)
 	if err != nil {
 		t.Fatal(err)

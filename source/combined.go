@@ -2,11 +2,9 @@ package source
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/conduitio/conduit-commons/opencdc"
@@ -18,9 +16,9 @@ import (
 
 // CombinedConfig describes a combined (snapshot, then live) iterator.
 type CombinedConfig struct {
-	// Topics are the live consumers; their subscription must exist before
-	// history is read, so that nothing published meanwhile is missed.
-	Topics []TopicConsumer
+	// Live is the live subscription; it must exist before history is read,
+	// so that nothing published meanwhile is missed.
+	Live LiveConfig
 	// History opens a partition's sealed history.
 	History HistoryOpener
 	// SealTimeout bounds the wait for a segment holding offsets between the
@@ -29,12 +27,6 @@ type CombinedConfig struct {
 	// HoldLimit bounds the live messages held per partition while its gap is
 	// filled from segments.
 	HoldLimit int
-	// Buffer bounds the deliveries waiting to be processed.
-	Buffer int
-	// AckConcurrency is the number of acknowledgement workers.
-	AckConcurrency int
-	// Subscription and ConsumerName are used in error messages.
-	Subscription, ConsumerName string
 	// PollMin and PollMax bound the wait between listings of newly sealed
 	// segments (defaults 20ms and 2s).
 	PollMin, PollMax time.Duration
@@ -65,25 +57,15 @@ type CombinedConfig struct {
 // [0, next-1]; Open at a position resumes every partition at its next
 // offset (0 for partitions the position does not name: their history is read).
 type Combined struct {
+	*live
+
 	cfg   CombinedConfig
 	parts map[string]*partitionSeam
 	order []*partitionSeam // round robin over partitions
 	turn  int
-	msgs  chan delivery
-	acker *acker
-
-	pumpCtx    context.Context //nolint:containedctx // lifetime of the receive goroutines, ended by Close
-	pumpCancel context.CancelFunc
-	pumpWG     sync.WaitGroup
-
-	closeOnce sync.Once
-	closeErr  error
 
 	seq     uint64
 	failure error
-
-	mu        sync.Mutex // guards inConduit (Ack runs concurrently with Next)
-	inConduit map[string]emittedRecord
 }
 
 // partitionSeam is one partition's state at the seam.
@@ -110,14 +92,13 @@ var _ Iterator = (*Combined)(nil)
 // NewCombined starts the live consumers; history is opened on first use.
 // resume, when not nil, is the position of the last record Conduit processed.
 func NewCombined(cfg CombinedConfig, resume *Position) (*Combined, error) {
-	if len(cfg.Topics) == 0 {
-		return nil, errors.New("combined iterator: no topics")
-	}
 	if cfg.History == nil {
 		return nil, errors.New("combined iterator: no history opener")
 	}
-	cfg.Buffer = max(cfg.Buffer, 1)
-	cfg.AckConcurrency = max(cfg.AckConcurrency, 1)
+	l, err := newLive(cfg.Live)
+	if err != nil {
+		return nil, fmt.Errorf("combined iterator: %w", err)
+	}
 	cfg.HoldLimit = max(cfg.HoldLimit, 1)
 	if cfg.PollMin <= 0 {
 		cfg.PollMin = 20 * time.Millisecond
@@ -125,26 +106,10 @@ func NewCombined(cfg CombinedConfig, resume *Position) (*Combined, error) {
 	if cfg.PollMax < cfg.PollMin {
 		cfg.PollMax = max(cfg.PollMin, 2*time.Second)
 	}
-	c := &Combined{
-		cfg:       cfg,
-		parts:     map[string]*partitionSeam{},
-		msgs:      make(chan delivery, cfg.Buffer),
-		inConduit: map[string]emittedRecord{},
-	}
-	readers := make([]*topicReader, 0, len(cfg.Topics))
-	for _, tc := range cfg.Topics {
-		topicJSON, err := json.Marshal(tc.Topic)
-		if err != nil {
-			return nil, fmt.Errorf("combined iterator: topic %q: %w", tc.Topic, err)
-		}
-		parts := tc.Consumer.Partitions()
-		r := &topicReader{
-			topic: tc.Topic, topicJSON: topicJSON, consumer: tc.Consumer, partitions: parts,
-			index: make(map[string]int, len(parts)),
-		}
-		readers = append(readers, r)
-		for i, p := range parts {
-			r.index[p] = i
+	c := &Combined{live: l, cfg: cfg, parts: map[string]*partitionSeam{}}
+	for _, tc := range cfg.Live.Topics { // in configuration order
+		r := l.readers[tc.Topic]
+		for i, p := range r.partitions {
 			ps := &partitionSeam{reader: r, index: i, name: p}
 			if resume != nil {
 				if set := resume.Emitted[p]; len(set) > 0 {
@@ -158,12 +123,7 @@ func NewCombined(cfg CombinedConfig, resume *Position) (*Combined, error) {
 	if resume != nil {
 		c.seq = resume.Seq
 	}
-	c.acker = newAcker(cfg.AckConcurrency)
-	c.pumpCtx, c.pumpCancel = context.WithCancel(context.Background())
-	for _, r := range readers {
-		c.pumpWG.Add(1)
-		go pump(c.pumpCtx, &c.pumpWG, r, c.msgs)
-	}
+	l.start()
 	return c, nil
 }
 
@@ -173,7 +133,7 @@ func (c *Combined) Next(ctx context.Context) (opencdc.Record, error) {
 		if c.failure != nil {
 			return opencdc.Record{}, c.failure
 		}
-		if err := c.acker.failure(); err != nil {
+		if err := c.ackFailure(); err != nil {
 			return opencdc.Record{}, err
 		}
 		// Take what the subscription delivered first, so that live messages
@@ -229,7 +189,7 @@ func (c *Combined) drain(ctx context.Context) error {
 	for range cap(c.msgs) {
 		select {
 		case d := <-c.msgs:
-			if err := c.live(ctx, d); err != nil {
+			if err := c.classify(ctx, d); err != nil {
 				return err
 			}
 		default:
@@ -254,7 +214,7 @@ func (c *Combined) wait(ctx context.Context) error {
 	case <-c.acker.failed:
 	case <-timer:
 	case d := <-c.msgs:
-		if err := c.live(ctx, d); err != nil {
+		if err := c.classify(ctx, d); err != nil {
 			return c.fail(err)
 		}
 	}
@@ -274,21 +234,15 @@ func (c *Combined) nextPoll() (time.Time, bool) {
 	return due, !due.IsZero()
 }
 
-// live classifies a delivery against its partition's next offset.
-func (c *Combined) live(ctx context.Context, d delivery) error {
-	if d.err != nil {
-		if errors.Is(d.err, danubeclient.ErrSubscriptionTaken) {
-			return SubscriptionTakenError(d.reader.topic, c.cfg.Subscription, c.cfg.ConsumerName, d.err)
-		}
-		return fmt.Errorf("read %s: %w", d.reader.topic, d.err)
+// classify classifies a delivery against its partition's next offset.
+func (c *Combined) classify(ctx context.Context, d delivery) error {
+	if err := c.check(d); err != nil {
+		return err
 	}
 	msg := d.msg
 	p := c.parts[msg.ID.Topic]
-	if p == nil || p.reader != d.reader {
-		return fmt.Errorf("received a message from %q, which is not a partition of %q", msg.ID.Topic, d.reader.topic)
-	}
 	o := msg.ID.Offset
-	ack := func() error { return c.acker.enqueue(ctx, ackJob{consumer: d.reader.consumer, id: msg.ID}) }
+	ack := func() error { return c.ack(ctx, d.reader, msg.ID) }
 	switch {
 	case o < p.next:
 		// Emitted already (from segments, or before a restart). A second
@@ -308,7 +262,7 @@ func (c *Combined) live(ctx context.Context, d delivery) error {
 		// subscription): start a new run; segments fill what is dropped.
 		for _, h := range p.held {
 			if !h.acked {
-				if err := c.acker.enqueue(ctx, ackJob{consumer: d.reader.consumer, id: h.msg.ID}); err != nil {
+				if err := c.ack(ctx, d.reader, h.msg.ID); err != nil {
 					return err
 				}
 			}
@@ -443,22 +397,13 @@ func (c *Combined) emit(ctx context.Context, p *partitionSeam, msg *danubeclient
 	}
 	if needsAck {
 		c.mu.Lock()
-		c.inConduit[string(pos)] = emittedRecord{reader: p.reader, id: msg.ID}
+		c.hold(pos, p.reader, msg.ID)
 		c.mu.Unlock()
 	}
-	var rec opencdc.Record
-	var restoreErr error
 	if mode == ModeSnapshot {
-		rec, restoreErr = snapshotRecord(msg, p.reader.topic, pos)
-	} else {
-		rec, restoreErr = toRecord(msg, p.reader.topic, pos)
+		return c.record(ctx, msg, p.reader, pos, snapshotRecord), nil
 	}
-	if restoreErr != nil {
-		sdk.Logger(ctx).Warn().Err(restoreErr).Str("topic", p.name).Uint64("offset", msg.ID.Offset).
-			Msgf("message is marked %s=%s but its payload could not be decoded: passing it through as raw data",
-				FormatAttribute, FormatOpenCDCJSON)
-	}
-	return rec, nil
+	return c.record(ctx, msg, p.reader, pos, toRecord), nil
 }
 
 func (c *Combined) position(p *partitionSeam, mode Mode) (opencdc.Position, error) {
@@ -477,33 +422,30 @@ func (c *Combined) position(p *partitionSeam, mode Mode) (opencdc.Position, erro
 // Ack acknowledges a record emitted from the subscription; records read from
 // segments, and held messages acknowledged on arrival, need nothing.
 func (c *Combined) Ack(ctx context.Context, pos opencdc.Position) error {
-	if err := c.acker.failure(); err != nil {
+	if err := c.ackFailure(); err != nil {
 		return err
 	}
 	c.mu.Lock()
-	e, found := c.inConduit[string(pos)]
-	delete(c.inConduit, string(pos))
+	e, found := c.release(pos)
 	c.mu.Unlock()
 	if !found {
 		return nil
 	}
-	return c.acker.enqueue(ctx, ackJob{consumer: e.reader.consumer, id: e.id})
+	return c.ack(ctx, e.reader, e.id)
 }
 
 // Close stops the receive goroutines, waits (bounded by ctx) for queued
 // acknowledgements and closes the histories and consumers.
 func (c *Combined) Close(ctx context.Context) error {
-	c.closeOnce.Do(func() { c.closeErr = c.close(ctx) })
-	return c.closeErr
+	return c.close(ctx, c.closeHistories)
 }
 
-func (c *Combined) close(ctx context.Context) error {
-	errs := []error{stopReading(ctx, c.pumpCancel, &c.pumpWG, c.acker)}
+func (c *Combined) closeHistories() error {
+	var errs []error
 	for _, p := range c.order {
 		if p.history != nil {
 			errs = append(errs, p.history.Close())
 		}
 	}
-	errs = append(errs, CloseConsumers(ctx, c.cfg.Topics))
 	return errors.Join(errs...)
 }

@@ -44,12 +44,12 @@ func (h *fakeHistory) Close() error { return nil }
 func newTestCombined(t *testing.T, f *fakeConsumer, h *fakeHistory, holdLimit int, sealTimeout time.Duration) *Combined {
 	t.Helper()
 	c, err := NewCombined(CombinedConfig{
-		Topics: []TopicConsumer{{Topic: plain, Consumer: f}},
+		Live: LiveConfig{Topics: []TopicConsumer{{Topic: plain, Consumer: f}}, Buffer: 16, AckConcurrency: 1},
 		History: func(_ string, from uint64) (History, error) {
 			h.next = from
 			return h, nil
 		},
-		SealTimeout: sealTimeout, HoldLimit: holdLimit, Buffer: 16, AckConcurrency: 1,
+		SealTimeout: sealTimeout, HoldLimit: holdLimit,
 		PollMin: time.Millisecond, PollMax: 5 * time.Millisecond,
 	}, nil)
 	if err != nil {
@@ -174,7 +174,7 @@ func TestCombined_ResumesAtThePositionsNextOffsets(t *testing.T) {
 		Emitted: map[string]offsetSet{plain: {{0, 9}}},
 	}
 	c, err := NewCombined(CombinedConfig{
-		Topics:  []TopicConsumer{{Topic: plain, Consumer: f}},
+		Live:    LiveConfig{Topics: []TopicConsumer{{Topic: plain, Consumer: f}}},
 		History: func(_ string, from uint64) (History, error) { h.next = from; return h, nil },
 	}, resume)
 	is.NoErr(err)

@@ -8,8 +8,8 @@ import (
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
-// SubscriptionSpec describes the durable subscription a source reads through.
-type SubscriptionSpec struct {
+// subscriptionSpec describes the durable subscription a source reads through.
+type subscriptionSpec struct {
 	Topics       []string
 	Subscription string
 	ConsumerName string
@@ -18,7 +18,7 @@ type SubscriptionSpec struct {
 	// Buffer is the client's receive queue per topic.
 	Buffer int
 	// MaxUnacked, when positive, is stored as the subscription's window on
-	// every partition before subscribing (needs Admin).
+	// every partition before subscribing (needs the admin client).
 	MaxUnacked int
 	// CreateMissing creates a missing topic as a reliable plain topic.
 	CreateMissing bool
@@ -27,19 +27,13 @@ type SubscriptionSpec struct {
 // brokerDefaultWindow is the broker's default max_unacked_messages.
 const brokerDefaultWindow = 10
 
-// Broker is what the subscription calls use; Admin is nil without adminURL.
-type Broker struct {
-	Client *danubeclient.Client
-	Admin  *danubeclient.Admin
-}
-
-// Subscribe prepares every topic (creating it when allowed, setting the
+// subscribe prepares every topic (creating it when allowed, setting the
 // window) and subscribes to it. On error nothing stays open.
-func Subscribe(ctx context.Context, b Broker, spec SubscriptionSpec) ([]TopicConsumer, error) {
+func subscribe(ctx context.Context, c clients, spec subscriptionSpec) ([]TopicConsumer, error) {
 	var out []TopicConsumer
-	closeAll := func() { _ = CloseConsumers(ctx, out) }
+	closeAll := func() { _ = closeConsumers(out) }
 	for _, topic := range spec.Topics {
-		partitions, err := Prepare(ctx, b, spec, topic)
+		partitions, err := prepareTopic(ctx, c, spec, topic)
 		if err != nil {
 			closeAll()
 			return nil, err
@@ -51,14 +45,14 @@ func Subscribe(ctx context.Context, b Broker, spec SubscriptionSpec) ([]TopicCon
 		if window <= 0 {
 			window = brokerDefaultWindow
 		}
-		co, err := b.Client.Subscribe(ctx, danubeclient.ConsumerOptions{
+		co, err := c.client.Subscribe(ctx, danubeclient.ConsumerOptions{
 			Topic: topic, Name: spec.ConsumerName, Subscription: spec.Subscription,
 			Type: spec.Type, KeyFilters: spec.KeyFilters, Buffer: max(spec.Buffer, len(partitions)*window),
 		})
 		if err != nil {
 			closeAll()
 			if errors.Is(err, danubeclient.ErrSubscriptionTaken) {
-				return nil, SubscriptionTakenError(topic, spec.Subscription, spec.ConsumerName, err)
+				return nil, subscriptionTaken(topic, spec.Subscription, spec.ConsumerName, err)
 			}
 			return nil, fmt.Errorf("subscribe to %s: %w", topic, err)
 		}
@@ -74,15 +68,16 @@ func Subscribe(ctx context.Context, b Broker, spec SubscriptionSpec) ([]TopicCon
 	return out, nil
 }
 
-// Prepare makes sure topic exists (creating it when spec allows) and stores
-// the subscription's window on each partition. It returns the partitions.
-func Prepare(ctx context.Context, b Broker, spec SubscriptionSpec, topic string) ([]string, error) {
-	partitions, err := b.Client.Partitions(ctx, topic)
+// prepareTopic makes sure topic exists (creating it when spec allows) and
+// stores the subscription's window on each partition. It returns the
+// partitions.
+func prepareTopic(ctx context.Context, c clients, spec subscriptionSpec, topic string) ([]string, error) {
+	partitions, err := c.client.Partitions(ctx, topic)
 	if errors.Is(err, danubeclient.ErrTopicNotFound) && spec.CreateMissing {
-		if err := createTopic(ctx, b, topic, spec.ConsumerName); err != nil {
+		if err := createTopic(ctx, c, topic, spec.ConsumerName); err != nil {
 			return nil, err
 		}
-		partitions, err = b.Client.Partitions(ctx, topic)
+		partitions, err = c.client.Partitions(ctx, topic)
 	}
 	if errors.Is(err, danubeclient.ErrTopicNotFound) {
 		return nil, fmt.Errorf("topic %s does not exist: create it (or set createMissingTopics to true): %w", topic, err)
@@ -90,11 +85,11 @@ func Prepare(ctx context.Context, b Broker, spec SubscriptionSpec, topic string)
 	if err != nil {
 		return nil, fmt.Errorf("find the partitions of %s: %w", topic, err)
 	}
-	if spec.MaxUnacked > 0 && b.Admin != nil {
+	if spec.MaxUnacked > 0 && c.admin != nil {
 		// The broker applies the window when it creates the subscription's
 		// dispatcher, so it is stored before subscribing.
 		for _, p := range partitions {
-			if err := b.Admin.SetMaxUnacked(ctx, p, spec.Subscription, spec.MaxUnacked); err != nil {
+			if err := c.admin.SetMaxUnacked(ctx, p, spec.Subscription, spec.MaxUnacked); err != nil {
 				return nil, fmt.Errorf("maxUnackedMessages: %w", err)
 			}
 		}
@@ -105,15 +100,15 @@ func Prepare(ctx context.Context, b Broker, spec SubscriptionSpec, topic string)
 // createTopic creates topic as a reliable plain topic: through the admin API
 // when available, otherwise by registering a producer, which is how the
 // broker auto-creates topics.
-func createTopic(ctx context.Context, b Broker, topic, consumerName string) error {
-	if b.Admin != nil {
-		err := b.Admin.CreateTopic(ctx, topic, danubeclient.Reliable)
+func createTopic(ctx context.Context, c clients, topic, consumerName string) error {
+	if c.admin != nil {
+		err := c.admin.CreateTopic(ctx, topic, danubeclient.Reliable)
 		if err == nil || errors.Is(err, danubeclient.ErrAlreadyExists) {
 			return nil
 		}
 		return fmt.Errorf("create missing topic %s: %w", topic, err)
 	}
-	p, err := b.Client.NewProducer(ctx, danubeclient.ProducerOptions{
+	p, err := c.client.NewProducer(ctx, danubeclient.ProducerOptions{
 		Topic: topic, Name: consumerName + "-topic-creator", Dispatch: danubeclient.Reliable,
 	})
 	if err != nil {
@@ -125,12 +120,12 @@ func createTopic(ctx context.Context, b Broker, topic, consumerName string) erro
 	return nil
 }
 
-// Unsubscribe removes the subscription from every partition of every topic
+// unsubscribe removes the subscription from every partition of every topic
 // through the admin API. Topics that no longer exist are skipped.
-func Unsubscribe(ctx context.Context, b Broker, topics []string, subscription string) error {
+func unsubscribe(ctx context.Context, c clients, topics []string, subscription string) error {
 	var errs []error
 	for _, topic := range topics {
-		partitions, err := b.Client.Partitions(ctx, topic)
+		partitions, err := c.client.Partitions(ctx, topic)
 		if errors.Is(err, danubeclient.ErrTopicNotFound) {
 			continue
 		}
@@ -139,7 +134,7 @@ func Unsubscribe(ctx context.Context, b Broker, topics []string, subscription st
 			continue
 		}
 		for _, p := range partitions {
-			if err := b.Admin.Unsubscribe(ctx, p, subscription); err != nil && !errors.Is(err, danubeclient.ErrTopicNotFound) {
+			if err := c.admin.Unsubscribe(ctx, p, subscription); err != nil && !errors.Is(err, danubeclient.ErrTopicNotFound) {
 				errs = append(errs, fmt.Errorf("remove subscription %q from %s: %w", subscription, p, err))
 			}
 		}
@@ -147,23 +142,11 @@ func Unsubscribe(ctx context.Context, b Broker, topics []string, subscription st
 	return errors.Join(errs...)
 }
 
-// Close closes the clients that are set.
-func (b Broker) Close() error {
-	var errs []error
-	if b.Admin != nil {
-		errs = append(errs, b.Admin.Close())
-	}
-	if b.Client != nil {
-		errs = append(errs, b.Client.Close())
-	}
-	return errors.Join(errs...)
-}
-
-// CloseConsumers closes the consumers. The client's Subscribe returns only
+// closeConsumers closes the consumers. The client's Subscribe returns only
 // once each receive stream is attached, so closing at once lets the broker
 // see the consumers leave (a consumer closed before its stream reached the
 // broker would stay "active" there and stall the subscription's dispatcher).
-func CloseConsumers(_ context.Context, tcs []TopicConsumer) error {
+func closeConsumers(tcs []TopicConsumer) error {
 	var errs []error
 	for _, tc := range tcs {
 		if err := tc.Consumer.Close(); err != nil {
