@@ -16,9 +16,9 @@ import (
 
 	danube "github.com/conduitio-labs/conduit-connector-danube"
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
-	"github.com/conduitio-labs/conduit-connector-danube/destination"
 	dclient "github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/wire"
 )
 
 // verifyNoLeaks checks, after the test's other cleanups, that the
@@ -221,7 +221,7 @@ func benchmarkSequentialSend(b *testing.B, latency time.Duration) float64 {
 		msg := dclient.Message{
 			Payload:    rec.Bytes(),
 			Key:        string(rec.Key.Bytes()),
-			Attributes: map[string]string{"opencdc.collection": "orders", destination.RecordFormatAttribute: "opencdc/json"},
+			Attributes: map[string]string{"opencdc.collection": "orders", wire.FormatAttribute: "opencdc/json"},
 		}
 		if err := p.Send(ctx, msg); err != nil {
 			b.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/wire"
 )
 
 func startBroker(t *testing.T, opts ...danubetest.Option) *danubetest.Broker {
@@ -143,7 +144,7 @@ func TestIntegration_PerKeyOrderUnderConcurrency(t *testing.T) {
 		is.NoErr(err)
 		is.NoErr(consumer.Ack(ctx, msg.ID))
 
-		is.Equal(msg.Attributes[RecordFormatAttribute], "opencdc/json")
+		is.Equal(msg.Attributes[wire.FormatAttribute], "opencdc/json")
 		is.Equal(msg.ID.Topic, danubeclient.PartitionTopic(topic, danubeclient.PartitionForKey(msg.Key, partitions)))
 		var rec opencdc.Record
 		is.NoErr(json.Unmarshal(msg.Payload, &rec))

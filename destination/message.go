@@ -9,18 +9,14 @@ import (
 
 	"github.com/conduitio-labs/conduit-connector-danube/config"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/wire"
 )
-
-// RecordFormatAttribute is the message attribute holding the record format
-// (sdk.record.format) of the payload, e.g. "opencdc/json". The source uses it
-// to recognise whole OpenCDC records written by this connector.
-const RecordFormatAttribute = "conduit.record.format"
 
 // Mapper turns records into messages. Not safe for concurrent use.
 type Mapper struct {
 	format     string
 	serializer sdk.RecordSerializer
-	fast       *opencdcJSON // set for the default format
+	fast       *wire.Encoder // set for the default format
 	attributes bool
 	include    []pattern
 	exclude    []pattern
@@ -40,8 +36,8 @@ func NewMapper(cfg *config.DestinationConfig) (*Mapper, error) {
 		return nil, err
 	}
 	m.serializer = s
-	if isDefaultSerializer(s) {
-		m.fast = &opencdcJSON{}
+	if wire.IsDefaultSerializer(s) {
+		m.fast = &wire.Encoder{}
 	}
 	return m, nil
 }
@@ -62,7 +58,7 @@ func (m *Mapper) Message(rec *opencdc.Record) (danubeclient.Message, error) {
 
 func (m *Mapper) serialize(rec *opencdc.Record) ([]byte, error) {
 	if m.fast != nil {
-		if b, ok := m.fast.encode(rec); ok {
+		if b, ok := m.fast.Encode(rec); ok {
 			return b, nil
 		}
 	}
@@ -83,7 +79,7 @@ func (m *Mapper) attributesOf(md opencdc.Metadata) map[string]string {
 		}
 	}
 	// The marker is set last so record metadata cannot fake it.
-	attrs[RecordFormatAttribute] = m.format
+	attrs[wire.FormatAttribute] = m.format
 	return attrs
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/conduitio-labs/conduit-connector-danube/config"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/wire"
 )
 
 func mapperConfig() *config.DestinationConfig {
@@ -77,7 +78,7 @@ func TestMessage_DefaultPayloadIsWholeOpenCDCRecord(t *testing.T) {
 	msg, err := newTestMapper(t, mapperConfig()).Message(&rec)
 	is.NoErr(err)
 
-	is.Equal(msg.Attributes[RecordFormatAttribute], "opencdc/json")
+	is.Equal(msg.Attributes[wire.FormatAttribute], "opencdc/json")
 	var got opencdc.Record
 	is.NoErr(json.Unmarshal(msg.Payload, &got))
 	is.Equal(got.Position, rec.Position)
@@ -99,7 +100,7 @@ func TestMessage_TemplateFormat(t *testing.T) {
 	msg, err := newTestMapper(t, cfg).Message(&rec)
 	is.NoErr(err)
 	is.Equal(string(msg.Payload), "hello")
-	is.Equal(msg.Attributes[RecordFormatAttribute], "template")
+	is.Equal(msg.Attributes[wire.FormatAttribute], "template")
 }
 
 func TestMessage_FailingTemplateFormatIsAnError(t *testing.T) {
@@ -132,7 +133,7 @@ func TestMessage_MetadataBecomesAttributes(t *testing.T) {
 		opencdc.MetadataCollection: "users",
 		"opencdc.readAt":           "1700000000000000000",
 		"app.tenant":               "acme",
-		RecordFormatAttribute:      "opencdc/json",
+		wire.FormatAttribute:       "opencdc/json",
 	})
 }
 
@@ -146,7 +147,7 @@ func TestMessage_MetadataInclude(t *testing.T) {
 	is.Equal(msg.Attributes, map[string]string{
 		opencdc.MetadataCollection: "users",
 		"app.tenant":               "acme",
-		RecordFormatAttribute:      "opencdc/json",
+		wire.FormatAttribute:       "opencdc/json",
 	})
 }
 
@@ -157,7 +158,7 @@ func TestMessage_MetadataExclude(t *testing.T) {
 	rec := sampleRecord()
 	msg, err := newTestMapper(t, cfg).Message(&rec)
 	is.NoErr(err)
-	is.Equal(msg.Attributes, map[string]string{"app.tenant": "acme", RecordFormatAttribute: "opencdc/json"})
+	is.Equal(msg.Attributes, map[string]string{"app.tenant": "acme", wire.FormatAttribute: "opencdc/json"})
 }
 
 func TestMessage_AttributesOffKeepsOnlyFormatMarker(t *testing.T) {
@@ -167,14 +168,26 @@ func TestMessage_AttributesOffKeepsOnlyFormatMarker(t *testing.T) {
 	rec := sampleRecord()
 	msg, err := newTestMapper(t, cfg).Message(&rec)
 	is.NoErr(err)
-	is.Equal(msg.Attributes, map[string]string{RecordFormatAttribute: "opencdc/json"})
+	is.Equal(msg.Attributes, map[string]string{wire.FormatAttribute: "opencdc/json"})
 }
 
 func TestMessage_MetadataCannotFakeFormatMarker(t *testing.T) {
 	is := is.New(t)
 	rec := sampleRecord()
-	rec.Metadata[RecordFormatAttribute] = "something/else"
+	rec.Metadata[wire.FormatAttribute] = "something/else"
 	msg, err := newTestMapper(t, mapperConfig()).Message(&rec)
 	is.NoErr(err)
-	is.Equal(msg.Attributes[RecordFormatAttribute], "opencdc/json")
+	is.Equal(msg.Attributes[wire.FormatAttribute], "opencdc/json")
+}
+
+func TestMapper_FastEncoderOnlyForTheDefaultSerializer(t *testing.T) {
+	is := is.New(t)
+	m := newTestMapper(t, mapperConfig())
+	is.True(m.fast != nil)
+
+	cfg := mapperConfig()
+	format := "template"
+	cfg.DestinationWithRecordFormat.RecordFormat = &format
+	cfg.RecordFormatOptions = `{{ printf "%s" .Payload.After }}`
+	is.True(newTestMapper(t, cfg).fast == nil)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/conduitio/conduit-commons/opencdc"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/wire"
 )
 
 // maxErrorText bounds an error about a position: the position is quoted
@@ -92,15 +93,15 @@ func FuzzRestoreRecord(f *testing.F) {
 		msg := &danubeclient.ReceivedMessage{
 			ID:         danubeclient.MessageID{Topic: "/default/fuzz", Offset: 7},
 			Payload:    payload,
-			Attributes: map[string]string{FormatAttribute: FormatOpenCDCJSON},
+			Attributes: map[string]string{wire.FormatAttribute: wire.FormatOpenCDCJSON},
 		}
 		rec, restoreErr := toRecord(msg, "/default/fuzz", pos)
 		if !bytes.Equal(rec.Position, pos) || rec.Metadata[MetadataTopic] != "/default/fuzz" {
 			t.Fatalf("position %q or danube.topic %q lost", rec.Position, rec.Metadata[MetadataTopic])
 		}
 		if restoreErr != nil {
-			if !errors.Is(restoreErr, errNotARecord) {
-				t.Fatalf("restore error does not wrap errNotARecord: %v", restoreErr)
+			if !errors.Is(restoreErr, wire.ErrNotARecord) {
+				t.Fatalf("restore error does not wrap wire.ErrNotARecord: %v", restoreErr)
 			}
 			raw, ok := rec.Payload.After.(opencdc.RawData)
 			if rec.Operation != opencdc.OperationCreate || !ok || !bytes.Equal(raw, payload) {
@@ -112,7 +113,7 @@ func FuzzRestoreRecord(f *testing.F) {
 			t.Fatalf("restored operation %v", rec.Operation)
 		}
 		first := canonical(t, rec)
-		again, err := restoreRecord(rec.Bytes())
+		again, err := wire.Decode(rec.Bytes())
 		if err != nil {
 			t.Fatalf("the restored record written again in OpenCDC JSON cannot be restored: %v\n%s", err, rec.Bytes())
 		}

@@ -11,6 +11,7 @@ import (
 	sdk "github.com/conduitio/conduit-connector-sdk"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/wire"
 )
 
 // TopicConsumer is a configured topic and the consumer reading it.
@@ -201,7 +202,7 @@ func (l *live) record(ctx context.Context, msg *danubeclient.ReceivedMessage, r 
 	if err != nil {
 		sdk.Logger(ctx).Warn().Err(err).Str("topic", msg.ID.Topic).Uint64("offset", msg.ID.Offset).
 			Msgf("message is marked %s=%s but its payload could not be decoded: passing it through as raw data",
-				FormatAttribute, FormatOpenCDCJSON)
+				wire.FormatAttribute, wire.FormatOpenCDCJSON)
 	}
 	return rec
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/wire"
 )
 
 func testMessage(payload []byte, attrs map[string]string) *danubeclient.ReceivedMessage {
@@ -82,9 +83,9 @@ func TestToRecord_RestoresOpenCDCRecord(t *testing.T) {
 		},
 	}
 	msg := testMessage(original.Bytes(), map[string]string{
-		FormatAttribute: FormatOpenCDCJSON,
-		"trace":         "from-attribute",
-		"extra":         "attribute-only",
+		wire.FormatAttribute: wire.FormatOpenCDCJSON,
+		"trace":              "from-attribute",
+		"extra":              "attribute-only",
 	})
 
 	rec, err := toRecord(msg, "/default/orders", opencdc.Position("p2"))
@@ -98,7 +99,7 @@ func TestToRecord_RestoresOpenCDCRecord(t *testing.T) {
 	is.Equal(rec.Metadata["extra"], "attribute-only")
 	is.Equal(rec.Metadata[MetadataTopic], "/default/orders-part-1")
 	is.Equal(rec.Metadata[MetadataOffset], "42")
-	_, hasMarker := rec.Metadata[FormatAttribute]
+	_, hasMarker := rec.Metadata[wire.FormatAttribute]
 	is.True(!hasMarker)
 }
 
@@ -119,7 +120,7 @@ func TestToRecord_DropsForeignSchemaReferences(t *testing.T) {
 		Metadata:  md,
 		Payload:   opencdc.Change{After: opencdc.StructuredData{"id": 1}},
 	}
-	attrs := map[string]string{FormatAttribute: FormatOpenCDCJSON}
+	attrs := map[string]string{wire.FormatAttribute: wire.FormatOpenCDCJSON}
 	for k, v := range schemaKeys {
 		attrs[k] = v // the destination copies metadata into attributes too
 	}
@@ -146,7 +147,7 @@ func TestToRecord_RestoresRawDataRecord(t *testing.T) {
 		Key:       opencdc.RawData("k"),
 		Payload:   opencdc.Change{Before: opencdc.RawData("gone")},
 	}
-	msg := testMessage(original.Bytes(), map[string]string{FormatAttribute: FormatOpenCDCJSON})
+	msg := testMessage(original.Bytes(), map[string]string{wire.FormatAttribute: wire.FormatOpenCDCJSON})
 
 	rec, err := toRecord(msg, "/default/orders", opencdc.Position("p"))
 	is.NoErr(err)
@@ -167,7 +168,7 @@ func TestToRecord_MalformedRecordPassesThroughRaw(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			is := is.New(t)
-			msg := testMessage([]byte(payload), map[string]string{FormatAttribute: FormatOpenCDCJSON})
+			msg := testMessage([]byte(payload), map[string]string{wire.FormatAttribute: wire.FormatOpenCDCJSON})
 
 			rec, err := toRecord(msg, "/default/orders", opencdc.Position("p"))
 			is.True(err != nil) // the caller logs a warning
@@ -175,7 +176,7 @@ func TestToRecord_MalformedRecordPassesThroughRaw(t *testing.T) {
 			is.Equal(rec.Payload.After, opencdc.RawData(payload))
 			is.Equal(rec.Key, opencdc.RawData("customer-7"))
 			is.Equal(rec.Metadata["opencdc.collection"], "/default/orders")
-			_, hasMarker := rec.Metadata[FormatAttribute]
+			_, hasMarker := rec.Metadata[wire.FormatAttribute]
 			is.True(!hasMarker)
 		})
 	}

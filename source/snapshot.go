@@ -10,6 +10,7 @@ import (
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/segment"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/wire"
 )
 
 // History is one partition's sealed history in offset order, as
@@ -66,7 +67,7 @@ func historyMessage(partition string, m *segment.Message) *danubeclient.Received
 // records.
 func snapshotRecord(msg *danubeclient.ReceivedMessage, topic string, pos opencdc.Position) (opencdc.Record, error) {
 	rec, restoreErr := toRecord(msg, topic, pos)
-	if msg.Attributes[FormatAttribute] != FormatOpenCDCJSON || restoreErr != nil {
+	if msg.Attributes[wire.FormatAttribute] != wire.FormatOpenCDCJSON || restoreErr != nil {
 		rec.Operation = opencdc.OperationSnapshot
 	}
 	return rec, restoreErr

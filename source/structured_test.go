@@ -9,6 +9,7 @@ import (
 	"github.com/matryer/is"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/conduitio-labs/conduit-connector-danube/internal/wire"
 	"github.com/conduitio-labs/conduit-connector-danube/test/boundary"
 	"github.com/conduitio-labs/conduit-connector-danube/test/harness"
 )
@@ -78,7 +79,7 @@ func TestStructuredEncoder_KeepsEveryValue(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
 			ctx := t.Context()
-			in, err := restoreRecord([]byte(tc.record))
+			in, err := wire.Decode([]byte(tc.record))
 			is.NoErr(err)
 			var e StructuredEncoder
 			out := in.Clone()

@@ -1,4 +1,4 @@
-package destination
+package wire
 
 import (
 	"fmt"
@@ -10,13 +10,13 @@ import (
 
 // assertSameAsSDK checks that rec is written exactly as the SDK's
 // "opencdc/json" serializer writes it.
-func assertSameAsSDK(t *testing.T, e *opencdcJSON, rec opencdc.Record) {
+func assertSameAsSDK(t *testing.T, e *Encoder, rec opencdc.Record) {
 	t.Helper()
 	want, err := defaultSerializer.Serialize(rec)
 	if err != nil {
 		t.Fatalf("SDK serializer: %v", err)
 	}
-	got, ok := e.encode(&rec)
+	got, ok := e.Encode(&rec)
 	if !ok {
 		t.Fatalf("record not encoded: %#v", rec)
 	}
@@ -25,8 +25,8 @@ func assertSameAsSDK(t *testing.T, e *opencdcJSON, rec opencdc.Record) {
 	}
 }
 
-func TestOpenCDCJSON_WritesRawRecordsAsTheSDK(t *testing.T) {
-	e := &opencdcJSON{}
+func TestEncoder_WritesRawRecordsAsTheSDK(t *testing.T) {
+	e := &Encoder{}
 	strange := []string{
 		"", "plain", `quote " and \ backslash`, "<html> & co", "tab\tnew\nline\x00\x1f", "ünïcødé ✓",
 		"line\u2028separator\u2029", "invalid \xff\xfe utf-8", "\x7f del",
@@ -49,9 +49,9 @@ func TestOpenCDCJSON_WritesRawRecordsAsTheSDK(t *testing.T) {
 	}
 }
 
-func TestOpenCDCJSON_LeavesOtherRecordsToTheSDK(t *testing.T) {
+func TestEncoder_LeavesOtherRecordsToTheSDK(t *testing.T) {
 	is := is.New(t)
-	e := &opencdcJSON{}
+	e := &Encoder{}
 	structured := opencdc.StructuredData{"id": 1}
 	for _, rec := range []opencdc.Record{
 		{Operation: opencdc.OperationCreate, Key: structured},
@@ -62,24 +62,12 @@ func TestOpenCDCJSON_LeavesOtherRecordsToTheSDK(t *testing.T) {
 		{Operation: opencdc.OperationCreate, Metadata: opencdc.Metadata{"a": "1", "needs <escape>": "2"}},
 		{Operation: opencdc.OperationCreate, Metadata: opencdc.Metadata{"a": "1", "\xff": "2"}},
 	} {
-		_, ok := e.encode(&rec)
+		_, ok := e.Encode(&rec)
 		is.True(!ok)
 	}
 }
 
-func TestOpenCDCJSON_OnlyForTheDefaultSerializer(t *testing.T) {
-	is := is.New(t)
-	m := newTestMapper(t, mapperConfig())
-	is.True(m.fast != nil)
-
-	cfg := mapperConfig()
-	format := "template"
-	cfg.DestinationWithRecordFormat.RecordFormat = &format
-	cfg.RecordFormatOptions = `{{ printf "%s" .Payload.After }}`
-	is.True(newTestMapper(t, cfg).fast == nil)
-}
-
-func FuzzOpenCDCJSON(f *testing.F) {
+func FuzzEncoder(f *testing.F) {
 	f.Add([]byte("pos"), 1, "opencdc.collection", "orders", []byte("key"), []byte("payload"))
 	f.Add([]byte(nil), 4, "<&>", "\xff\u2028\"\\", []byte(nil), []byte{})
 	f.Fuzz(func(t *testing.T, pos []byte, op int, mdKey, mdValue string, key, after []byte) {
@@ -90,6 +78,6 @@ func FuzzOpenCDCJSON(f *testing.F) {
 		if _, known := operationNames[rec.Operation]; !known || !isPlain(mdKey) {
 			return // left to the SDK's serializer
 		}
-		assertSameAsSDK(t, &opencdcJSON{}, rec)
+		assertSameAsSDK(t, &Encoder{}, rec)
 	})
 }

@@ -1,4 +1,4 @@
-package destination
+package wire
 
 import (
 	"cmp"
@@ -13,23 +13,25 @@ import (
 // defaultSerializer is what the SDK configures for "opencdc/json".
 var defaultSerializer = sdk.GenericRecordSerializer{Converter: sdk.OpenCDCConverter{}, Encoder: sdk.JSONEncoder{}}
 
-func isDefaultSerializer(s sdk.RecordSerializer) bool {
+// IsDefaultSerializer reports whether s is the SDK's "opencdc/json"
+// serializer, which Encoder reproduces.
+func IsDefaultSerializer(s sdk.RecordSerializer) bool {
 	g, ok := s.(sdk.GenericRecordSerializer)
 	return ok && g == defaultSerializer
 }
 
-// opencdcJSON writes records in the default format, "opencdc/json", byte for
+// Encoder writes records in the default format, "opencdc/json", byte for
 // byte as the SDK's serializer does. The SDK's generic encoder costs about a
 // tenth of the process's CPU per record: it encodes every raw value to a
 // temporary buffer and then re-scans it. Not safe for concurrent use.
-type opencdcJSON struct {
+type Encoder struct {
 	keys []string // metadata keys, sorted as the SDK's encoder sorts them
 }
 
-// encode returns rec in the SDK's "opencdc/json" encoding, or false for a
+// Encode returns rec in the SDK's "opencdc/json" encoding, or false for a
 // record it does not write (structured data, an unknown operation): the SDK's
 // serializer handles those.
-func (e *opencdcJSON) encode(rec *opencdc.Record) ([]byte, bool) {
+func (e *Encoder) Encode(rec *opencdc.Record) ([]byte, bool) {
 	op, known := operationNames[rec.Operation]
 	if !known || !isRaw(rec.Key) || !isRaw(rec.Payload.Before) || !isRaw(rec.Payload.After) ||
 		!e.sortKeys(rec.Metadata) {
@@ -59,7 +61,7 @@ var operationNames = map[opencdc.Operation]string{
 }
 
 // size is the encoded length of rec when no metadata string needs escapes.
-func (e *opencdcJSON) size(rec *opencdc.Record) int {
+func (e *Encoder) size(rec *opencdc.Record) int {
 	const fixed = len(`{"position":,"operation":"snapshot","metadata":{},"key":,"payload":{"before":,"after":}}`)
 	n := fixed + base64Size(rec.Position) + base64Size(dataBytes(rec.Key)) +
 		base64Size(dataBytes(rec.Payload.Before)) + base64Size(dataBytes(rec.Payload.After))
@@ -69,7 +71,7 @@ func (e *opencdcJSON) size(rec *opencdc.Record) int {
 	return n
 }
 
-func (e *opencdcJSON) appendMetadata(b []byte, md opencdc.Metadata) []byte {
+func (e *Encoder) appendMetadata(b []byte, md opencdc.Metadata) []byte {
 	if md == nil {
 		return append(b, "null"...)
 	}
@@ -89,7 +91,7 @@ func (e *opencdcJSON) appendMetadata(b []byte, md opencdc.Metadata) []byte {
 // sortKeys puts md's keys in e.keys in the SDK encoder's order, which sorts
 // the encoded keys, quotes included (so "a b" comes before "a"). It reports
 // false when a key needs escapes: the SDK's serializer writes those records.
-func (e *opencdcJSON) sortKeys(md opencdc.Metadata) bool {
+func (e *Encoder) sortKeys(md opencdc.Metadata) bool {
 	e.keys = e.keys[:0]
 	for k := range md {
 		if !isPlain(k) {
