@@ -125,6 +125,14 @@ func (c *Connection) UseTLS() bool {
 		c.TLS.CAFile != "" || c.TLS.CertFile != ""
 }
 
+// RetryPolicy is the one retry policy of every remote call (retry.*).
+func (c *Connection) RetryPolicy() danubeclient.RetryPolicy {
+	return danubeclient.RetryPolicy{MaxRetries: c.RetryMax, Base: retryBaseBackoff, Max: c.RetryMaxBackoff}
+}
+
+// retryBaseBackoff is the first wait between retries.
+const retryBaseBackoff = 200 * time.Millisecond
+
 // ClientConfig builds the client configuration for url (the service or the
 // admin URL), reading the token and TLS files. Errors name the parameter and
 // never include secret material.
@@ -132,7 +140,7 @@ func (c *Connection) ClientConfig(url string) (danubeclient.Config, error) {
 	cfg := danubeclient.Config{
 		URL:   url,
 		Token: c.Token,
-		Retry: danubeclient.RetryPolicy{MaxRetries: c.RetryMax, Base: 200 * time.Millisecond, Max: c.RetryMaxBackoff},
+		Retry: c.RetryPolicy(),
 	}
 	if c.TokenFile != "" {
 		b, err := os.ReadFile(c.TokenFile)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
@@ -17,6 +16,7 @@ var errClosed = errors.New("iterator closed")
 // that acknowledging never blocks reading. The first failure is kept and
 // reported by err.
 type acker struct {
+	retry  danubeclient.RetryPolicy
 	jobs   chan ackJob
 	stop   chan struct{}
 	ctx    context.Context //nolint:containedctx // bounds the workers' calls; cancelled by close
@@ -36,9 +36,10 @@ type ackJob struct {
 	id       danubeclient.MessageID
 }
 
-func newAcker(workers int) *acker {
+func newAcker(workers int, retry danubeclient.RetryPolicy) *acker {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &acker{
+		retry:  retry,
 		jobs:   make(chan ackJob, workers),
 		stop:   make(chan struct{}),
 		ctx:    ctx,
@@ -64,31 +65,12 @@ func (a *acker) work() {
 	}
 }
 
-// Retries of an acknowledgement the client gave up on. The client already
-// retries transient errors; this covers the broker's "subscription not found"
-// right after a restart, until the consumer has subscribed again.
-const (
-	ackAttempts     = 6
-	ackRetryBackoff = 100 * time.Millisecond
-	ackRetryMax     = 2 * time.Second
-)
-
+// ack sends one acknowledgement under the retry policy. The client already
+// retries transient errors; this also retries the broker's "subscription not
+// found" right after a restart, until the consumer has subscribed again.
 func (a *acker) ack(j ackJob) error {
-	backoff := ackRetryBackoff
-	for attempt := 1; ; attempt++ {
-		err := j.consumer.Ack(a.ctx, j.id)
-		if err == nil || attempt == ackAttempts || errors.Is(err, danubeclient.ErrClosed) {
-			return err
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-a.ctx.Done():
-			t.Stop()
-			return err
-		}
-		backoff = min(2*backoff, ackRetryMax)
-	}
+	return a.retry.Do(a.ctx, func(err error) bool { return !errors.Is(err, danubeclient.ErrClosed) },
+		func(ctx context.Context) error { return j.consumer.Ack(ctx, j.id) })
 }
 
 func (a *acker) fail(err error) {

@@ -27,6 +27,8 @@ type LiveConfig struct {
 	Buffer int
 	// AckConcurrency is the number of acknowledgement workers.
 	AckConcurrency int
+	// Retry governs the acknowledgements (retry.*).
+	Retry danubeclient.RetryPolicy
 	// Subscription and ConsumerName are used in error messages.
 	Subscription, ConsumerName string
 }
@@ -113,7 +115,7 @@ func newLive(cfg LiveConfig) (*live, error) {
 // start runs the acknowledgement workers and one receive goroutine per
 // topic.
 func (l *live) start() {
-	l.acker = newAcker(l.cfg.AckConcurrency)
+	l.acker = newAcker(l.cfg.AckConcurrency, l.cfg.Retry)
 	l.pumpCtx, l.pumpCancel = context.WithCancel(context.Background())
 	for _, r := range l.readers {
 		l.pumpWG.Add(1)

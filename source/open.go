@@ -47,8 +47,9 @@ func Open(ctx context.Context, cfg *config.SourceConfig, resume opencdc.Position
 	var it Iterator
 	if cfg.Snapshot.Enabled {
 		it, err = NewCombined(CombinedConfig{
-			Live:        liveConfig(cfg, spec, consumers),
-			History:     SegmentHistory(c.client.Storage(), segment.FileStore{Root: cfg.Snapshot.SegmentRoot}),
+			Live: liveConfig(cfg, spec, consumers),
+			History: SegmentHistory(c.client.Storage(), segment.FileStore{Root: cfg.Snapshot.SegmentRoot},
+				cfg.RetryPolicy()),
 			SealTimeout: cfg.Snapshot.SealTimeout,
 			HoldLimit:   cfg.ReadBuffer,
 		}, pos)
@@ -67,6 +68,7 @@ func Open(ctx context.Context, cfg *config.SourceConfig, resume opencdc.Position
 func liveConfig(cfg *config.SourceConfig, spec subscriptionSpec, consumers []TopicConsumer) LiveConfig {
 	return LiveConfig{
 		Topics:         consumers,
+		Retry:          cfg.RetryPolicy(),
 		Buffer:         cfg.ReadBuffer,
 		AckConcurrency: cfg.AckConcurrency,
 		Subscription:   spec.Subscription,

@@ -31,9 +31,11 @@ type HistoryOpener func(partition string, from uint64) (History, error)
 // sealed segments, store holds their bytes (segment.FileStore over the
 // broker's durable root in shared_fs mode; an object store implements
 // segment.Store the same way).
-func SegmentHistory(client danubepb.StorageServiceClient, store segment.Store) HistoryOpener {
+func SegmentHistory(client danubepb.StorageServiceClient, store segment.Store, retry danubeclient.RetryPolicy) HistoryOpener {
 	return func(partition string, from uint64) (History, error) {
-		r, err := segment.NewReader(segment.ReaderConfig{Client: client, Store: store, Topic: partition, From: from})
+		r, err := segment.NewReader(segment.ReaderConfig{
+			Client: client, Store: store, Topic: partition, From: from, Retry: retry,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("history of %s: %w", partition, err)
 		}

@@ -73,10 +73,25 @@ func sleep(ctx context.Context, d time.Duration, stop <-chan struct{}) error {
 	}
 }
 
-// retry runs call until it succeeds, fails with a non-transient error, the
-// policy is exhausted, ctx ends or stop closes. The last error is returned
-// unclassified; callers classify it.
+// Do runs call until it succeeds, fails with an error retryable does not
+// accept, the policy is exhausted or ctx ends. It is the one retry loop of
+// the connector: the client's calls, segment reads and acknowledgements all
+// retry through it under the user's retry.* settings.
+func (r RetryPolicy) Do(ctx context.Context, retryable func(error) bool, call func(context.Context) error) error {
+	return r.run(ctx, nil, retryable, call)
+}
+
+// retry retries the transient errors of a client call, and stops when the
+// client closes (stop).
 func retry(ctx context.Context, r RetryPolicy, stop <-chan struct{}, call func(context.Context) error) error {
+	return r.run(ctx, stop, IsTransient, call)
+}
+
+// run is Do that also ends when stop closes. The last error is returned
+// unclassified; callers classify it.
+func (r RetryPolicy) run(ctx context.Context, stop <-chan struct{}, retryable func(error) bool,
+	call func(context.Context) error,
+) error {
 	r = r.normalized()
 	for attempt := 1; ; attempt++ {
 		err := call(ctx)
@@ -85,7 +100,7 @@ func retry(ctx context.Context, r RetryPolicy, stop <-chan struct{}, call func(c
 			// status for an ended context does not wrap it.
 			return fmt.Errorf("%w; last error: %w", ctx.Err(), err)
 		}
-		if err == nil || !IsTransient(err) {
+		if err == nil || !retryable(err) {
 			return err
 		}
 		if r.exhausted(attempt) {

@@ -16,7 +16,7 @@ type ReaderConfig struct {
 	Store  Store                         // reads their bytes
 	Topic  string                        // one (partition) topic, e.g. "/default/orders-part-0"
 	From   uint64                        // first offset to return
-	Retry  Retry                         // for transient ListSegmentDescriptors errors
+	Retry  Retrier                       // for transient ListSegmentDescriptors errors; nil: one attempt
 }
 
 // GapError reports offsets that no sealed segment holds. The Reader returns
@@ -198,7 +198,7 @@ func (r *Reader) refresh(ctx context.Context) error {
 		after = r.lastStart
 	}
 	var descs []Descriptor
-	err := r.cfg.Retry.do(ctx, func(ctx context.Context) error {
+	err := r.retry(ctx, func(ctx context.Context) error {
 		var err error
 		descs, err = ListDescriptors(ctx, r.cfg.Client, r.cfg.Topic, after)
 		return err

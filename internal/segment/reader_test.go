@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 
@@ -79,7 +80,7 @@ func (e *exporter) reader(from uint64, store Store) *Reader {
 	e.t.Helper()
 	r, err := NewReader(ReaderConfig{
 		Client: e.catalog, Store: store, Topic: topic, From: from,
-		Retry: Retry{Attempts: 3, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond},
+		Retry: danubeclient.RetryPolicy{MaxRetries: 2, Base: time.Millisecond, Max: time.Millisecond},
 	})
 	if err != nil {
 		e.t.Fatal(err)

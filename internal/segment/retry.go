@@ -2,33 +2,24 @@ package segment
 
 import (
 	"context"
-	"fmt"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
-// Retry says how often, and how patiently, a transient broker error
-// (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED) is retried. Zero
-// fields take the defaults: 5 attempts, 100ms doubling up to 5s.
-type Retry struct {
-	Attempts  int
-	BaseDelay time.Duration
-	MaxDelay  time.Duration
+// Retrier runs a call again while retryable accepts its error, under the
+// connector's retry policy (danubeclient.RetryPolicy, set by retry.*).
+type Retrier interface {
+	Do(ctx context.Context, retryable func(error) bool, call func(context.Context) error) error
 }
 
-func (r Retry) withDefaults() Retry {
-	if r.Attempts <= 0 {
-		r.Attempts = 5
+// retry runs call under the configured Retrier, retrying the broker's
+// transient errors (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED).
+func (r *Reader) retry(ctx context.Context, call func(context.Context) error) error {
+	if r.cfg.Retry == nil {
+		return call(ctx)
 	}
-	if r.BaseDelay <= 0 {
-		r.BaseDelay = 100 * time.Millisecond
-	}
-	if r.MaxDelay <= 0 {
-		r.MaxDelay = 5 * time.Second
-	}
-	return r
+	return r.cfg.Retry.Do(ctx, transient, call)
 }
 
 func transient(err error) bool {
@@ -37,29 +28,5 @@ func transient(err error) bool {
 		return true
 	default:
 		return false
-	}
-}
-
-// do runs call until it succeeds, fails permanently, runs out of attempts or
-// ctx ends.
-func (r Retry) do(ctx context.Context, call func(context.Context) error) error {
-	r = r.withDefaults()
-	delay := r.BaseDelay
-	for attempt := 1; ; attempt++ {
-		err := call(ctx)
-		if err == nil || !transient(err) || ctx.Err() != nil {
-			return err
-		}
-		if attempt >= r.Attempts {
-			return fmt.Errorf("gave up after %d attempts: %w", attempt, err)
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
-		case <-t.C:
-		}
-		delay = min(2*delay, r.MaxDelay)
 	}
 }
