@@ -109,13 +109,13 @@ func (s *Source) LifecycleOnCreated(ctx context.Context, raw cconfig.Config) err
 // LifecycleOnUpdated creates the subscription the new parameters name (new
 // topics or a new subscription name) and reports what the old one leaves.
 func (s *Source) LifecycleOnUpdated(ctx context.Context, rawBefore, rawAfter cconfig.Config) error {
-	after, err := config.ParseSource(ctx, rawAfter)
+	after, err := parseSourceConfig(ctx, rawAfter)
 	if err != nil {
 		return fmt.Errorf("update subscription: %w", err)
 	}
-	if before, err := config.ParseSource(ctx, rawBefore); err == nil &&
-		before.SubscriptionName(ctx) != after.SubscriptionName(ctx) {
-		sdk.Logger(ctx).Warn().Str("old", before.SubscriptionName(ctx)).Str("new", after.SubscriptionName(ctx)).
+	if before, err := parseSourceConfig(ctx, rawBefore); err == nil &&
+		before.ResolvedSubscription(ctx) != after.ResolvedSubscription(ctx) {
+		sdk.Logger(ctx).Warn().Str("old", before.ResolvedSubscription(ctx)).Str("new", after.ResolvedSubscription(ctx)).
 			Strs("topics", before.Topics).
 			Msg("the subscription name changed: the new subscription starts at the topics' end, and the old one " +
 				"stays on the broker (remove it with the admin API's Unsubscribe)")
@@ -129,7 +129,7 @@ func (s *Source) LifecycleOnUpdated(ctx context.Context, rawBefore, rawAfter cco
 // LifecycleOnDeleted removes the subscription from every partition when
 // adminURL is set; otherwise it reports what stays on the broker.
 func (s *Source) LifecycleOnDeleted(ctx context.Context, raw cconfig.Config) error {
-	c, err := config.ParseSource(ctx, raw)
+	c, err := parseSourceConfig(ctx, raw)
 	if err != nil {
 		return fmt.Errorf("delete subscription: %w", err)
 	}
@@ -139,13 +139,24 @@ func (s *Source) LifecycleOnDeleted(ctx context.Context, raw cconfig.Config) err
 	return nil
 }
 
+// parseSourceConfig parses raw as the SDK does before Open: defaults and
+// bounds from the specification, then Validate. The lifecycle hooks get the
+// raw parameters.
+func parseSourceConfig(ctx context.Context, raw cconfig.Config) (config.SourceConfig, error) {
+	var c config.SourceConfig
+	if err := sdk.Util.ParseConfig(ctx, raw, &c, Connector.NewSpecification().SourceParams); err != nil {
+		return config.SourceConfig{}, fmt.Errorf("source parameters: %w", err)
+	}
+	return c, nil
+}
+
 // lifecycleConfig returns the configured parameters, or parses raw when the
 // source was not configured (the SDK may call hooks on a fresh instance).
 func (s *Source) lifecycleConfig(ctx context.Context, raw cconfig.Config) (config.SourceConfig, error) {
 	if s.config.URL != "" && len(s.config.Topics) > 0 {
 		return s.config, nil
 	}
-	c, err := config.ParseSource(ctx, raw)
+	c, err := parseSourceConfig(ctx, raw)
 	if err != nil {
 		return config.SourceConfig{}, fmt.Errorf("parse parameters: %w", err)
 	}

@@ -20,7 +20,6 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
-	"github.com/conduitio-labs/conduit-connector-danube/config"
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
@@ -79,7 +78,7 @@ func (e *sourceEnv) params(topics ...string) map[string]string {
 // source, unopened; Teardown runs at cleanup.
 func (e *sourceEnv) source(params map[string]string) *Source {
 	e.t.Helper()
-	c, err := config.ParseSource(context.Background(), cconfig.Config(params))
+	c, err := parseSourceConfig(context.Background(), cconfig.Config(params))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -790,7 +789,7 @@ func TestSource_RealBroker(t *testing.T) {
 	topic := "/default/source-real-" + suffix
 	params := map[string]string{"url": url, "adminURL": adminURL, "topics": topic, "subscription": "real"}
 	open := func(params map[string]string, pos opencdc.Position) (*Source, error) {
-		c, err := config.ParseSource(ctx, cconfig.Config(params))
+		c, err := parseSourceConfig(ctx, cconfig.Config(params))
 		is.NoErr(err)
 		s := &Source{config: c}
 		t.Cleanup(func() { _ = s.Teardown(ctx) })

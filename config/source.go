@@ -5,24 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"reflect"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
-	cconfig "github.com/conduitio/conduit-commons/config"
 	sdk "github.com/conduitio/conduit-connector-sdk"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
-)
-
-// Upper bounds keep an absurd value from exhausting memory or goroutines at
-// Open: the receive queue is allocated up front and each ack worker is a
-// goroutine.
-const (
-	maxReadBuffer     = 100000
-	maxAckConcurrency = 1024
 )
 
 // Subscription types accepted by the subscriptionType parameter.
@@ -144,7 +133,11 @@ type SourceMiddleware struct {
 // nameRule is the character rule for subscription and consumer names.
 var nameRule = regexp.MustCompile(`^[A-Za-z0-9._:-]+$`)
 
-// Validate checks the source parameters without touching the network.
+// Validate checks what the specification cannot say (the SDK checks each
+// parameter's own bounds, from the validate tags, before it calls Validate);
+// it does not touch the network. The bounds of readBuffer and ackConcurrency
+// keep an absurd value from exhausting memory or goroutines at Open: the
+// receive queue is allocated up front and each ack worker is a goroutine.
 func (c *SourceConfig) Validate(ctx context.Context) error {
 	var errs []error
 	if err := c.Connection.Validate(ctx); err != nil {
@@ -152,9 +145,6 @@ func (c *SourceConfig) Validate(ctx context.Context) error {
 	}
 	errs = append(errs, c.validateTopics()...)
 	errs = append(errs, c.validateNames()...)
-	if !slices.Contains([]string{SubscriptionExclusive, SubscriptionShared, SubscriptionFailover, SubscriptionKeyShared}, c.SubscriptionType) {
-		errs = append(errs, fmt.Errorf(`"subscriptionType" is %q: use exclusive, shared, failover or keyShared`, c.SubscriptionType))
-	}
 	if len(c.KeyFilters) > 0 && c.SubscriptionType != SubscriptionKeyShared {
 		errs = append(errs, fmt.Errorf(`"keyFilters" only applies to subscriptionType keyShared (it is %q): remove keyFilters or use keyShared`, c.SubscriptionType))
 	}
@@ -169,12 +159,6 @@ func (c *SourceConfig) Validate(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf(`"maxUnackedMessages" is %d: it must be between 1 and %d, or 0 to keep the broker's setting`, c.MaxUnackedMessages, MaxUnackedLimit))
 	case c.MaxUnackedMessages > 0 && c.AdminURL == "":
 		errs = append(errs, errors.New(`"maxUnackedMessages" needs "adminURL": set the broker's admin URL (e.g. http://127.0.0.1:50051) or set maxUnackedMessages to 0`))
-	}
-	if c.ReadBuffer < 1 || c.ReadBuffer > maxReadBuffer {
-		errs = append(errs, fmt.Errorf(`"readBuffer" is %d: it must be between 1 and %d`, c.ReadBuffer, maxReadBuffer))
-	}
-	if c.AckConcurrency < 1 || c.AckConcurrency > maxAckConcurrency {
-		errs = append(errs, fmt.Errorf(`"ackConcurrency" is %d: it must be between 1 and %d`, c.AckConcurrency, maxAckConcurrency))
 	}
 	errs = append(errs, c.validateSnapshot()...)
 	return errors.Join(errs...)
@@ -238,9 +222,9 @@ func (c *SourceConfig) validateNames() []error {
 	return errs
 }
 
-// SubscriptionName is the configured subscription or the stable default
+// ResolvedSubscription is the configured subscription or the stable default
 // derived from the connector's ID.
-func (c *SourceConfig) SubscriptionName(ctx context.Context) string {
+func (c *SourceConfig) ResolvedSubscription(ctx context.Context) string {
 	return c.subscriptionFor(sdk.ConnectorIDFromContext(ctx))
 }
 
@@ -259,8 +243,8 @@ func (c *SourceConfig) subscriptionFor(id string) string {
 	}, id)
 }
 
-// Consumer is the configured consumer name or the subscription's name.
-func (c *SourceConfig) Consumer(ctx context.Context) string {
+// ResolvedConsumerName is the configured consumer name or the subscription's name.
+func (c *SourceConfig) ResolvedConsumerName(ctx context.Context) string {
 	return c.consumerFor(sdk.ConnectorIDFromContext(ctx))
 }
 
@@ -289,49 +273,4 @@ func (c *SourceConfig) DanubeSubscriptionType() danubeclient.SubscriptionType {
 // partition to this one consumer in publish order.
 func (c *SourceConfig) Ordered() bool {
 	return c.SubscriptionType == SubscriptionExclusive || c.SubscriptionType == SubscriptionFailover
-}
-
-// ParseSource decodes and validates raw source parameters with the defaults
-// from the struct tags. The lifecycle hooks need it: the SDK hands them the
-// raw configuration (LifecycleOnDeleted runs without Configure).
-func ParseSource(ctx context.Context, raw cconfig.Config) (SourceConfig, error) {
-	merged := cconfig.Config{}
-	tagDefaults(reflect.TypeFor[SourceConfig](), "", merged)
-	for k, v := range raw.Sanitize() {
-		merged[k] = v
-	}
-	var c SourceConfig
-	if err := merged.DecodeInto(&c); err != nil {
-		return SourceConfig{}, fmt.Errorf("decode source parameters: %w", err)
-	}
-	if err := c.Validate(ctx); err != nil {
-		return SourceConfig{}, fmt.Errorf("source parameters: %w", err)
-	}
-	return c, nil
-}
-
-// tagDefaults collects the default tags of t's fields under their parameter
-// names (embedded structs share the prefix, nested ones add "name.").
-func tagDefaults(t reflect.Type, prefix string, out cconfig.Config) {
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		ft := f.Type
-		if ft.Kind() == reflect.Pointer {
-			ft = ft.Elem()
-		}
-		switch {
-		case f.Anonymous && name == "" && ft.Kind() == reflect.Struct:
-			tagDefaults(ft, prefix, out)
-		case ft.Kind() == reflect.Struct && name != "":
-			tagDefaults(ft, prefix+name+".", out)
-		default:
-			if d, ok := f.Tag.Lookup("default"); ok && name != "" {
-				out[prefix+name] = d
-			}
-		}
-	}
 }

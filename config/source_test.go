@@ -1,4 +1,4 @@
-package config
+package config_test
 
 import (
 	"context"
@@ -7,14 +7,24 @@ import (
 	"time"
 
 	cconfig "github.com/conduitio/conduit-commons/config"
+	sdk "github.com/conduitio/conduit-connector-sdk"
 	"github.com/matryer/is"
 
+	danube "github.com/conduitio-labs/conduit-connector-danube"
+	"github.com/conduitio-labs/conduit-connector-danube/config"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
-func validSource(t *testing.T) SourceConfig {
+// parseSource parses raw as the SDK does before Open.
+func parseSource(raw cconfig.Config) (config.SourceConfig, error) {
+	var c config.SourceConfig
+	err := sdk.Util.ParseConfig(context.Background(), raw, &c, danube.Connector.NewSpecification().SourceParams)
+	return c, err
+}
+
+func validSource(t *testing.T) config.SourceConfig {
 	t.Helper()
-	c, err := ParseSource(context.Background(), cconfig.Config{
+	c, err := parseSource(cconfig.Config{
 		"url": "http://127.0.0.1:6650", "topics": "/default/orders,/default/users",
 	})
 	if err != nil {
@@ -23,11 +33,11 @@ func validSource(t *testing.T) SourceConfig {
 	return c
 }
 
-func TestParseSource_AppliesTagDefaults(t *testing.T) {
+func TestSourceConfig_ParseAppliesTheSpecDefaults(t *testing.T) {
 	is := is.New(t)
 	c := validSource(t)
 	is.Equal(c.Topics, []string{"/default/orders", "/default/users"})
-	is.Equal(c.SubscriptionType, SubscriptionExclusive)
+	is.Equal(c.SubscriptionType, config.SubscriptionExclusive)
 	is.Equal(c.ReadBuffer, 100)
 	is.Equal(c.AckConcurrency, 8)
 	is.True(c.CreateMissingTopics)
@@ -39,32 +49,29 @@ func TestParseSource_AppliesTagDefaults(t *testing.T) {
 func TestSourceConfig_ValidateNamesTheParameter(t *testing.T) {
 	tests := []struct {
 		name    string
-		change  func(c *SourceConfig)
+		change  func(c *config.SourceConfig)
 		wantErr string
 	}{
-		{"no topics", func(c *SourceConfig) { c.Topics = nil }, `"topics" is required`},
-		{"bad topic", func(c *SourceConfig) { c.Topics = []string{"orders"} }, `"topics"`},
-		{"topic twice", func(c *SourceConfig) { c.Topics = []string{"/default/a", "/default/a"} }, `lists "/default/a" twice`},
-		{"bad subscription", func(c *SourceConfig) { c.Subscription = "a/b" }, `"subscription" is "a/b"`},
-		{"bad consumer name", func(c *SourceConfig) { c.ConsumerName = "x y" }, `"consumerName" is "x y"`},
-		{"bad type", func(c *SourceConfig) { c.SubscriptionType = "queue" }, `"subscriptionType" is "queue"`},
-		{"filters without keyShared", func(c *SourceConfig) { c.KeyFilters = []string{"a*"} }, `"keyFilters" only applies`},
-		{"empty filter", func(c *SourceConfig) {
-			c.SubscriptionType, c.KeyFilters = SubscriptionKeyShared, []string{"a*", " "}
+		{"no topics", func(c *config.SourceConfig) { c.Topics = nil }, `"topics" is required`},
+		{"bad topic", func(c *config.SourceConfig) { c.Topics = []string{"orders"} }, `"topics"`},
+		{"topic twice", func(c *config.SourceConfig) { c.Topics = []string{"/default/a", "/default/a"} }, `lists "/default/a" twice`},
+		{"bad subscription", func(c *config.SourceConfig) { c.Subscription = "a/b" }, `"subscription" is "a/b"`},
+		{"bad consumer name", func(c *config.SourceConfig) { c.ConsumerName = "x y" }, `"consumerName" is "x y"`},
+		{"filters without keyShared", func(c *config.SourceConfig) { c.KeyFilters = []string{"a*"} }, `"keyFilters" only applies`},
+		{"empty filter", func(c *config.SourceConfig) {
+			c.SubscriptionType, c.KeyFilters = config.SubscriptionKeyShared, []string{"a*", " "}
 		}, `"keyFilters" holds an empty pattern`},
-		{"window too large", func(c *SourceConfig) { c.MaxUnackedMessages = 10001 }, `"maxUnackedMessages" is 10001`},
-		{"window without admin", func(c *SourceConfig) { c.MaxUnackedMessages = 100 }, `"maxUnackedMessages" needs "adminURL"`},
-		{"no read buffer", func(c *SourceConfig) { c.ReadBuffer = 0 }, `"readBuffer" is 0`},
-		{"no ack workers", func(c *SourceConfig) { c.AckConcurrency = 0 }, `"ackConcurrency" is 0`},
-		{"bad url", func(c *SourceConfig) { c.URL = "127.0.0.1:6650" }, `"url"`},
-		{"snapshot without root", func(c *SourceConfig) { c.Snapshot.Enabled = true }, `"snapshot.segmentRoot" is required`},
-		{"snapshot root missing", func(c *SourceConfig) {
+		{"window too large", func(c *config.SourceConfig) { c.MaxUnackedMessages = 10001 }, `"maxUnackedMessages" is 10001`},
+		{"window without admin", func(c *config.SourceConfig) { c.MaxUnackedMessages = 100 }, `"maxUnackedMessages" needs "adminURL"`},
+		{"bad url", func(c *config.SourceConfig) { c.URL = "127.0.0.1:6650" }, `"url"`},
+		{"snapshot without root", func(c *config.SourceConfig) { c.Snapshot.Enabled = true }, `"snapshot.segmentRoot" is required`},
+		{"snapshot root missing", func(c *config.SourceConfig) {
 			c.Snapshot.Enabled, c.Snapshot.SegmentRoot = true, "/nonexistent/durable"
 		}, `"snapshot.segmentRoot"`},
-		{"snapshot on shared", func(c *SourceConfig) {
-			c.Snapshot.Enabled, c.Snapshot.SegmentRoot, c.SubscriptionType = true, t.TempDir(), SubscriptionShared
+		{"snapshot on shared", func(c *config.SourceConfig) {
+			c.Snapshot.Enabled, c.Snapshot.SegmentRoot, c.SubscriptionType = true, t.TempDir(), config.SubscriptionShared
 		}, `"snapshot.enabled" needs subscriptionType exclusive or failover`},
-		{"snapshot without seal timeout", func(c *SourceConfig) {
+		{"snapshot without seal timeout", func(c *config.SourceConfig) {
 			c.Snapshot.Enabled, c.Snapshot.SegmentRoot, c.Snapshot.SealTimeout = true, t.TempDir(), 0
 		}, `"snapshot.sealTimeout" is 0s`},
 	}
@@ -86,7 +93,7 @@ func TestSourceConfig_SnapshotIsOffByDefault(t *testing.T) {
 	is.True(!c.Snapshot.Enabled)
 	is.Equal(c.Snapshot.SealTimeout, 10*time.Minute)
 
-	c, err := ParseSource(context.Background(), cconfig.Config{
+	c, err := parseSource(cconfig.Config{
 		"url": "http://127.0.0.1:6650", "topics": "/default/orders",
 		"snapshot.enabled": "true", "snapshot.segmentRoot": t.TempDir(),
 	})
@@ -99,17 +106,4 @@ func TestSourceConfig_WindowWithAdminIsValid(t *testing.T) {
 	c := validSource(t)
 	c.AdminURL, c.MaxUnackedMessages = "http://127.0.0.1:50051", 1000
 	is.NoErr(c.Validate(context.Background()))
-}
-
-func TestSourceConfig_StableDefaultNames(t *testing.T) {
-	is := is.New(t)
-	c := validSource(t)
-	is.Equal(c.SubscriptionName(context.Background()), "conduit-danube-source") // no connector ID (tests)
-	is.Equal(c.subscriptionFor("pipeline:danube-in"), "conduit-pipeline:danube-in")
-	is.Equal(c.consumerFor("pipeline:danube-in"), "conduit-pipeline:danube-in")
-	is.Equal(c.subscriptionFor("p/1 é"), "conduit-p_1__")
-
-	c.Subscription, c.ConsumerName = "orders-sub", "node-a"
-	is.Equal(c.subscriptionFor("pipeline:danube-in"), "orders-sub")
-	is.Equal(c.consumerFor("pipeline:danube-in"), "node-a")
 }

@@ -150,7 +150,7 @@ func CreateSubscription(ctx context.Context, cfg *config.SourceConfig) error {
 // DeleteSubscription removes the subscription from every partition when
 // adminURL is set; otherwise it reports what stays on the broker.
 func DeleteSubscription(ctx context.Context, cfg *config.SourceConfig) error {
-	sub := cfg.SubscriptionName(ctx)
+	sub := cfg.ResolvedSubscription(ctx)
 	if cfg.AdminURL == "" {
 		sdk.Logger(ctx).Warn().Str("subscription", sub).Strs("topics", cfg.Topics).
 			Msg("adminURL is not set, so the subscription stays on the broker and keeps messages for it: " +
@@ -215,8 +215,8 @@ func (c clients) close() error {
 func specOf(ctx context.Context, cfg *config.SourceConfig) subscriptionSpec {
 	return subscriptionSpec{
 		Topics:        cfg.Topics,
-		Subscription:  cfg.SubscriptionName(ctx),
-		ConsumerName:  cfg.Consumer(ctx),
+		Subscription:  cfg.ResolvedSubscription(ctx),
+		ConsumerName:  cfg.ResolvedConsumerName(ctx),
 		Type:          cfg.DanubeSubscriptionType(),
 		KeyFilters:    cfg.KeyFilters,
 		Buffer:        cfg.ReadBuffer,
