@@ -19,8 +19,15 @@ help: ## Show this help
 build: ## Build the connector binary (version stamped from git)
 	go build -ldflags "-X '$(MODULE).version=$(VERSION)'" -o $(BINARY) ./cmd/connector
 
+# Packages that need no Conduit build: everything outside test/.
+UNIT_PKGS = $(shell go list ./... | grep -v '/test/')
+
+.PHONY: test-unit
+test-unit: ## Run the fast tests (seconds; no Conduit build): client, test broker, conformance, source, destination, acceptance (-race)
+	go test $(GOTEST_FLAGS) -race $(UNIT_PKGS)
+
 .PHONY: test
-test: $(CONDUIT) ## Run every test: unit, conformance, acceptance and end-to-end through Conduit (-race)
+test: $(CONDUIT) ## Run every test: test-unit plus end-to-end, fault and harness tests through a real Conduit (-race)
 	CONDUIT_BIN=$(CURDIR)/$(CONDUIT) go test $(GOTEST_FLAGS) -race ./...
 
 .PHONY: test-e2e
@@ -30,6 +37,10 @@ test-e2e: $(CONDUIT) ## Run only the end-to-end tests (real Conduit + test broke
 .PHONY: bench
 bench: $(CONDUIT) ## Measure whole pipelines through Conduit (docs/benchmarks.md); quick look: BENCH_FLAGS="-records 20000 -runs 1 -rss-backlog 0"
 	CONDUIT_BIN=$(CURDIR)/$(CONDUIT) go run ./test/bench $(BENCH_FLAGS)
+
+.PHONY: bench-smoke
+bench-smoke: $(CONDUIT) ## One short round of every make bench scenario, to keep the harness working (CI)
+	CONDUIT_BIN=$(CURDIR)/$(CONDUIT) go run ./test/bench -records 2000 -runs 1 -rss-backlog 0
 
 .PHONY: bench-go
 bench-go: ## Run the Go benchmarks of the client, destination and source (regression guards)
@@ -50,6 +61,17 @@ $(CONDUIT): test/conduit/go.mod test/conduit/go.sum
 generate: ## Regenerate connector.yaml from the config structs and the README's generated sections
 	go generate ./...
 	$(GOTOOL) conn-sdk-cli readmegen -w
+
+.PHONY: check-generated
+check-generated: generate ## Fail when connector.yaml or the README's generated sections are stale
+	@git diff --exit-code -- connector.yaml README.md || { echo "generated files are stale: run 'make generate' and commit the result" >&2; exit 1; }
+
+.PHONY: ci
+ci: ## What CI runs (.ci/run and GitHub Actions): lint, generated files, every test, a bench smoke round
+	$(MAKE) lint
+	$(MAKE) check-generated
+	$(MAKE) test
+	$(MAKE) bench-smoke
 
 .PHONY: lint
 lint: ## Run golangci-lint

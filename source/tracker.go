@@ -123,9 +123,9 @@ func (t *tracker) lossy(topic string) bool {
 	return p != nil && p.lossy
 }
 
-// snapshot copies the emitted offsets of every reliable partition, for a
-// position.
-func (t *tracker) snapshot() map[string]offsetSet {
+// emittedCopy copies the emitted offsets of every reliable partition, as a
+// position holds them (tests compare it).
+func (t *tracker) emittedCopy() map[string]offsetSet {
 	if !t.dedupe {
 		return nil
 	}

@@ -36,7 +36,7 @@ func TestTracker_DropsEmittedOffsetsOfEveryPartitionAfterResume(t *testing.T) {
 		is.Equal(dup, tc.dup) // offset tc.id.Offset of tc.id.Topic
 		is.True(!lossy)
 	}
-	is.Equal(tr.snapshot(), map[string]offsetSet{partA: {{0, 11}}, partB: {{3, 7}}})
+	is.Equal(tr.emittedCopy(), map[string]offsetSet{partA: {{0, 11}}, partB: {{3, 7}}})
 }
 
 func TestTracker_KeepsGapsOfMessagesNotYetEmitted(t *testing.T) {
@@ -49,7 +49,7 @@ func TestTracker_KeepsGapsOfMessagesNotYetEmitted(t *testing.T) {
 		dup, _ := tr.observe(id(partA, o))
 		is.True(!dup)
 	}
-	atTen := tr.snapshot()
+	atTen := tr.emittedCopy()
 	is.Equal(atTen, map[string]offsetSet{partA: {{1, 2}, {7, 10}}})
 
 	resumed := newTracker(true, atTen)
@@ -61,7 +61,7 @@ func TestTracker_KeepsGapsOfMessagesNotYetEmitted(t *testing.T) {
 		dup, _ := resumed.observe(id(partA, o))
 		is.True(dup)
 	}
-	is.Equal(resumed.snapshot(), map[string]offsetSet{partA: {{1, 10}}})
+	is.Equal(resumed.emittedCopy(), map[string]offsetSet{partA: {{1, 10}}})
 }
 
 func TestTracker_UnorderedSubscriptionsNeverDrop(t *testing.T) {
@@ -71,7 +71,7 @@ func TestTracker_UnorderedSubscriptionsNeverDrop(t *testing.T) {
 		dup, _ := tr.observe(id(partA, o))
 		is.True(!dup)
 	}
-	is.Equal(tr.snapshot(), nil)
+	is.Equal(tr.emittedCopy(), nil)
 }
 
 func TestTracker_DetectsNonReliablePartitions(t *testing.T) {
@@ -82,7 +82,7 @@ func TestTracker_DetectsNonReliablePartitions(t *testing.T) {
 
 	dup, lossy := tr.observe(first)
 	is.True(!dup && !lossy)
-	is.Equal(tr.snapshot(), nil) // offset 0 alone proves nothing yet
+	is.Equal(tr.emittedCopy(), nil) // offset 0 alone proves nothing yet
 
 	dup, lossy = tr.observe(first) // the same message again
 	is.True(dup && !lossy)
@@ -94,7 +94,7 @@ func TestTracker_DetectsNonReliablePartitions(t *testing.T) {
 		dup, lossy = tr.observe(second)
 		is.True(!dup && !lossy) // never dropped, reported once
 	}
-	is.Equal(tr.snapshot(), nil)
+	is.Equal(tr.emittedCopy(), nil)
 }
 
 func TestTracker_OffsetZeroJoinsOnceReliable(t *testing.T) {
@@ -104,7 +104,7 @@ func TestTracker_OffsetZeroJoinsOnceReliable(t *testing.T) {
 	is.True(!dup)
 	dup, _ = tr.observe(id(partA, 1))
 	is.True(!dup)
-	is.Equal(tr.snapshot(), map[string]offsetSet{partA: {{0, 1}}})
+	is.Equal(tr.emittedCopy(), map[string]offsetSet{partA: {{0, 1}}})
 	dup, _ = tr.observe(id(partA, 0))
 	is.True(dup)
 	is.True(!tr.lossy(partA))
