@@ -22,6 +22,12 @@ const (
 	SubscriptionKeyShared = "keyShared"
 )
 
+// Values of the onLoss parameter.
+const (
+	OnLossFail     = "fail"
+	OnLossContinue = "continue"
+)
+
 // MaxUnackedLimit is the largest window the broker accepts for a subscription.
 const MaxUnackedLimit = 10000
 
@@ -86,6 +92,20 @@ type SourceConfig struct {
 	// messages published after it was created). Create partitioned topics
 	// beforehand; set this to false to fail on a missing topic instead.
 	CreateMissingTopics bool `json:"createMissingTopics" default:"true"`
+
+	// OnLoss is what the source does when the broker skips messages for good
+	// (a Danube v0.15 subscription more than 256 messages behind loses the
+	// rest; see the README's delivery guarantee): fail stops the pipeline with
+	// an error naming every lost range; continue logs the same error and reads
+	// on. Applies to exclusive and failover subscriptions, which see every
+	// offset of a partition. With snapshot.enabled lost ranges are read from
+	// the broker's durable storage instead.
+	OnLoss string `json:"onLoss" default:"fail" validate:"inclusion=fail|continue"`
+	// LossTimeout is how long offsets a partition's deliveries jumped over may
+	// stay missing before they count as lost. The broker sends a message it
+	// dispatched again within its ack timeout (30 s by default), so keep it
+	// above that.
+	LossTimeout time.Duration `json:"lossTimeout" default:"1m"`
 
 	// Snapshot reads each topic's retained history before its live messages.
 	Snapshot Snapshot `json:"snapshot"`
@@ -159,6 +179,9 @@ func (c *SourceConfig) Validate(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf(`"maxUnackedMessages" is %d: it must be between 1 and %d, or 0 to keep the broker's setting`, c.MaxUnackedMessages, MaxUnackedLimit))
 	case c.MaxUnackedMessages > 0 && c.AdminURL == "":
 		errs = append(errs, errors.New(`"maxUnackedMessages" needs "adminURL": set the broker's admin URL (e.g. http://127.0.0.1:50051) or set maxUnackedMessages to 0`))
+	}
+	if c.LossTimeout <= 0 {
+		errs = append(errs, fmt.Errorf(`"lossTimeout" is %v: give a positive duration above the broker's ack timeout, e.g. 1m`, c.LossTimeout))
 	}
 	errs = append(errs, c.validateSnapshot()...)
 	return errors.Join(errs...)

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/conduitio/conduit-commons/opencdc"
 	sdk "github.com/conduitio/conduit-connector-sdk"
@@ -15,8 +16,10 @@ type CDCConfig struct {
 	Live LiveConfig
 	// Ordered is set for exclusive and failover subscriptions: every message
 	// of a partition comes to this consumer in offset order, so offsets that
-	// were already emitted identify redeliveries, which are dropped.
+	// were already emitted identify redeliveries, which are dropped, and
+	// jumps identify skipped messages, which Loss handles.
 	Ordered bool
+	Loss    LossPolicy
 }
 
 // CDC reads live subscriptions: one consumer per configured topic, merged
@@ -43,6 +46,10 @@ type CDC struct {
 	seq         uint64
 	posCap      int // capacity for the next encoded position
 	failure     error
+	gaps        gapWatch
+	failOnLoss  bool
+	now         func() time.Time
+	timer       *time.Timer // wakes Next at a gap's deadline; Next is not called concurrently
 }
 
 type msgKey struct {
@@ -59,7 +66,13 @@ func NewCDC(cfg CDCConfig, resume *Position) (*CDC, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cdc iterator: %w", err)
 	}
-	c := &CDC{live: l, unacked: map[msgKey]int{}, redelivered: map[msgKey]int{}}
+	c := &CDC{
+		live: l, unacked: map[msgKey]int{}, redelivered: map[msgKey]int{},
+		gaps: gapWatch{timeout: cfg.Loss.Timeout}, failOnLoss: cfg.Loss.Fail, now: time.Now,
+	}
+	if c.gaps.timeout <= 0 {
+		c.gaps.timeout = defaultLossTimeout
+	}
 	var emitted map[string]offsetSet
 	if resume != nil {
 		c.seq = resume.Seq
@@ -81,10 +94,19 @@ func (c *CDC) Next(ctx context.Context) (opencdc.Record, error) {
 		if err := c.err(); err != nil {
 			return opencdc.Record{}, err
 		}
+		due, err := c.settleGaps(ctx)
+		if err != nil {
+			return opencdc.Record{}, err
+		}
+		var gapTimer <-chan time.Time
+		if !due.IsZero() {
+			gapTimer = c.gapTimer(due.Sub(c.now()))
+		}
 		select {
 		case <-ctx.Done():
 			return opencdc.Record{}, ctx.Err()
 		case <-c.acker.failed:
+		case <-gapTimer:
 		case d := <-c.msgs:
 			rec, ok, err := c.process(ctx, d)
 			if err != nil {
@@ -174,7 +196,9 @@ func (c *CDC) process(ctx context.Context, d delivery) (rec opencdc.Record, ok b
 		}
 		return opencdc.Record{}, false, c.ack(ctx, d.reader, msg.ID)
 	}
-	skipped := c.tracker.takeSkipped()
+	if skipped := c.tracker.takeSkipped(); skipped != nil {
+		c.gaps.add(*skipped, c.now())
+	}
 	c.seq++
 	pos := appendPositionHead(make([]byte, 0, c.posCap), d.reader.topicJSON, part, msg.ID.Offset, c.seq)
 	pos = append(c.tracker.appendEmitted(pos), '}')
@@ -183,15 +207,6 @@ func (c *CDC) process(ctx context.Context, d delivery) (rec opencdc.Record, ok b
 	c.unacked[key]++
 	c.mu.Unlock()
 
-	if skipped != nil {
-		// A warning, not an error: after a broken stream the broker may still
-		// redeliver these offsets, out of order.
-		sdk.Logger(ctx).Warn().Str("topic", skipped.topic).Uint64("from", skipped.lo).Uint64("to", skipped.hi).
-			Msgf("%s offsets %d..%d were skipped by the broker: unless they arrive shortly (redeliveries after "+
-				"a broken stream can come out of order), they are lost for this subscription, for example "+
-				"because the broker restarted before it wrote the subscription's cursor; republish them if needed",
-				skipped.topic, skipped.lo, skipped.hi)
-	}
 	if becameLossy {
 		sdk.Logger(ctx).Warn().Str("topic", msg.ID.Topic).
 			Msg("topic is NonReliable (its messages carry no offsets): the broker drops messages when the " +
@@ -199,6 +214,39 @@ func (c *CDC) process(ctx context.Context, d delivery) (rec opencdc.Record, ok b
 				"for at-least-once delivery")
 	}
 	return c.record(ctx, msg, d.reader, pos, toRecord), true, nil
+}
+
+// gapTimer returns a channel that fires after d.
+func (c *CDC) gapTimer(d time.Duration) <-chan time.Time {
+	if c.timer == nil {
+		c.timer = time.NewTimer(d)
+	} else {
+		c.timer.Reset(d)
+	}
+	return c.timer.C
+}
+
+// settleGaps reports the gaps whose time is up and still miss offsets: at
+// error level, and as the iterator's failure with Loss.Fail. It returns the
+// next deadline of an open gap (zero when none is open).
+func (c *CDC) settleGaps(ctx context.Context) (time.Time, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lost := c.gaps.expired(c.now(), c.tracker.emittedOf)
+	if len(lost) > 0 {
+		err := &LostMessagesError{Ranges: lost}
+		ev := sdk.Logger(ctx).Error().Uint64("count", err.Count())
+		for _, r := range lost {
+			ev = ev.Str("topic", r.topic).Uint64("from", r.lo).Uint64("to", r.hi)
+		}
+		ev.Msg(err.Error())
+		if c.failOnLoss {
+			c.failure = err
+			return time.Time{}, err
+		}
+	}
+	due, _ := c.gaps.next()
+	return due, nil
 }
 
 // danubeMaxDeliveries is Danube's default limit of deliveries of one message

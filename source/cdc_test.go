@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -337,19 +338,87 @@ func TestCDC_WarnsOnceWhenAHeldRecordReachesTheBrokersDeliveryLimit(t *testing.T
 	c.mu.Unlock()
 }
 
-func TestCDC_ReportsOffsetsTheBrokerSkipped(t *testing.T) {
+// lossCDC is an ordered CDC iterator whose clock the test moves.
+func lossCDC(t *testing.T, fail bool, f *fakeConsumer) (*CDC, func(time.Duration)) {
+	t.Helper()
+	c, err := NewCDC(CDCConfig{
+		Live:    LiveConfig{Topics: []TopicConsumer{{Topic: plain, Consumer: f}}, Buffer: 16, AckConcurrency: 1},
+		Ordered: true,
+		Loss:    LossPolicy{Fail: fail, Timeout: time.Minute},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	var mu sync.Mutex
+	now := time.Unix(1_700_000_000, 0)
+	c.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	return c, func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+}
+
+func TestCDC_OffsetsThatArriveLateAreNoLoss(t *testing.T) {
 	is := is.New(t)
 	ctx, logs := loggingContext(t)
 	f := newFakeConsumer(plain)
-	c := newTestCDC(t, true, nil, TopicConsumer{Topic: plain, Consumer: f})
-	f.deliver(plain, 1, "m")
-	f.deliver(plain, 5, "m")
-	for range 2 {
+	c, advance := lossCDC(t, true, f)
+	for _, o := range []uint64{1, 5, 3, 2, 4, 6} { // 2..4 come after 5, as after a failed send
+		f.deliver(plain, o, "m")
 		_, err := c.Next(ctx)
 		is.NoErr(err)
 	}
-	is.Equal(strings.Count(logs.String(), `"level":"warn"`), 1)
-	is.True(strings.Contains(logs.String(), plain+" offsets 2..4 were skipped by the broker"))
+	advance(2 * time.Minute)
+	f.deliver(plain, 7, "m")
+	rec, err := c.Next(ctx)
+	is.NoErr(err)
+	is.Equal(positionOf(t, rec).Offset, uint64(7))
+	is.True(!strings.Contains(logs.String(), `"level":"error"`))
+	is.True(!strings.Contains(logs.String(), `"level":"warn"`)) // no false alarm either
+}
+
+func TestCDC_LostOffsetsFailNamingEachRangeOnce(t *testing.T) {
+	is := is.New(t)
+	ctx, logs := loggingContext(t)
+	f := newFakeConsumer(plain)
+	c, advance := lossCDC(t, true, f)
+	for _, o := range []uint64{1, 5, 3} { // 2 and 4 never come
+		f.deliver(plain, o, "m")
+		_, err := c.Next(ctx)
+		is.NoErr(err)
+	}
+	advance(59 * time.Second)
+	f.deliver(plain, 6, "m")
+	_, err := c.Next(ctx) // not yet: the broker may still send them
+	is.NoErr(err)
+
+	advance(2 * time.Second)
+	_, err = c.Next(ctx)
+	var lost *LostMessagesError
+	is.True(errors.As(err, &lost))
+	is.Equal(lost.Count(), uint64(2))
+	is.True(strings.Contains(err.Error(), plain+" offsets 2..2, "+plain+" offsets 4..4"))
+	_, again := c.Next(ctx)
+	is.Equal(again, err) // the iterator stays failed
+	is.Equal(strings.Count(logs.String(), `"level":"error"`), 1)
+}
+
+func TestCDC_LostOffsetsAreLoggedAndReadingGoesOn(t *testing.T) {
+	is := is.New(t)
+	ctx, logs := loggingContext(t)
+	f := newFakeConsumer(plain)
+	c, advance := lossCDC(t, false, f)
+	for _, o := range []uint64{1, 300} {
+		f.deliver(plain, o, "m")
+		_, err := c.Next(ctx)
+		is.NoErr(err)
+	}
+	advance(2 * time.Minute)
+	f.deliver(plain, 301, "m")
+	rec, err := c.Next(ctx)
+	is.NoErr(err)
+	is.Equal(positionOf(t, rec).Offset, uint64(301))
+	is.Equal(strings.Count(logs.String(), `"level":"error"`), 1)
+	is.True(strings.Contains(logs.String(), "298 messages were skipped by the broker"))
+	is.True(strings.Contains(logs.String(), plain+" offsets 2..299"))
 }
 
 // loggingContext returns a context whose connector log is captured.

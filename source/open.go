@@ -54,7 +54,11 @@ func Open(ctx context.Context, cfg *config.SourceConfig, resume opencdc.Position
 			HoldLimit:   cfg.ReadBuffer,
 		}, pos)
 	} else {
-		it, err = NewCDC(CDCConfig{Live: liveConfig(cfg, spec, consumers), Ordered: cfg.Ordered()}, pos)
+		it, err = NewCDC(CDCConfig{
+			Live:    liveConfig(cfg, spec, consumers),
+			Ordered: cfg.Ordered(),
+			Loss:    LossPolicy{Fail: cfg.OnLoss == config.OnLossFail, Timeout: cfg.LossTimeout},
+		}, pos)
 	}
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open: %w", err), closeConsumers(consumers), c.close())

@@ -117,6 +117,14 @@ func (t *tracker) takeSkipped() *skippedRange {
 	return r
 }
 
+// emittedOf returns the offsets of topic emitted so far.
+func (t *tracker) emittedOf(topic string) offsetSet {
+	if p := t.parts[topic]; p != nil {
+		return p.emitted
+	}
+	return nil
+}
+
 // lossy reports whether topic is known to be NonReliable.
 func (t *tracker) lossy(topic string) bool {
 	p := t.parts[topic]

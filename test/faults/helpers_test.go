@@ -57,8 +57,10 @@ func start(t *testing.T, b *danubetest.Broker, cfg faults.Config) *faults.Pipeli
 	if cfg.Partitions == 0 {
 		cfg.Partitions = partitions
 	}
-	logger := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	cfg.Logger = &logger
+	if cfg.Logger == nil {
+		logger := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+		cfg.Logger = &logger
+	}
 	p, err := faults.Start(caseCtx(t), cfg)
 	if err != nil {
 		t.Fatalf("start the pipeline: %v", err)

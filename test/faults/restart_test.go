@@ -1,10 +1,15 @@
 package faults_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
 	"github.com/conduitio-labs/conduit-connector-danube/test/faults"
@@ -110,7 +115,9 @@ func crashes(t *testing.T, b *danubetest.Broker, p *faults.Pipeline, sub string)
 // exactly the sum over partitions of messages - dispatched at the restart.
 // Messages published afterwards flow again. This pins the broker's
 // behaviour the README warns about; the connector cannot get those messages
-// back. Here the downstream side acknowledges nothing before the restart.
+// back, but it reports every lost range (onLoss: continue logs them at error
+// level and reads on). Here the downstream side acknowledges nothing before
+// the restart.
 func TestBrokerRestartBeforeTheFirstAcknowledgement(t *testing.T) {
 	for _, tt := range []struct {
 		name string
@@ -123,9 +130,15 @@ func TestBrokerRestartBeforeTheFirstAcknowledgement(t *testing.T) {
 			var once sync.Once
 			release := func() { once.Do(func() { close(restarted) }) }
 			t.Cleanup(release) // lets the pipeline stop if the test fails early
-			p := start(t, b, faults.Config{Process: func(seq int) {
-				<-restarted // nothing is acknowledged before the restart
-			}})
+			logs := &lockedBuffer{}
+			logger := zerolog.New(io.MultiWriter(zerolog.NewTestWriter(t), logs)).Level(zerolog.WarnLevel)
+			p := start(t, b, faults.Config{
+				Process: func(seq int) {
+					<-restarted // nothing is acknowledged before the restart
+				},
+				Source: map[string]string{"onLoss": "continue", "lossTimeout": "1s"},
+				Logger: &logger,
+			})
 			p.Produce(records)
 			if err := p.WaitFor(ctx, "every record written", func(s faults.Stats) bool { return s.Written == records }); err != nil {
 				t.Fatal(err)
@@ -144,7 +157,17 @@ func TestBrokerRestartBeforeTheFirstAcknowledgement(t *testing.T) {
 			}
 			release()
 			p.Produce(1000) // published after the restart: delivered
+			// The source names every lost message once (lossTimeout after it
+			// saw the jump), while the pipeline runs.
+			if err := faults.Poll(ctx, "the source to report the lost messages", func() bool {
+				return lostReported(t, logs.String()) >= lost
+			}); err != nil {
+				t.Fatalf("%v: reported %d of %d", err, lostReported(t, logs.String()), lost)
+			}
 			r, err := p.FinishLosing(ctx, lost)
+			if n := lostReported(t, logs.String()); n != lost {
+				t.Errorf("the source reported %d lost messages, %d were lost", n, lost)
+			}
 			t.Logf("report: %s", r)
 			if err != nil {
 				t.Fatal(err)
@@ -189,4 +212,40 @@ func TestBrokerDownForAWhile(t *testing.T) {
 		}
 	}
 	check(t, r, bound{sameOffset: failedAcks, writtenTwice: 2*maxInFlight + r.ResendBound, errors: true})
+}
+
+// lostReported adds up the counts of the source's lost-message errors.
+func lostReported(t *testing.T, logs string) int {
+	t.Helper()
+	n := 0
+	for line := range strings.Lines(logs) {
+		var e struct {
+			Level   string `json:"level"`
+			Count   int    `json:"count"`
+			Message string `json:"message"`
+		}
+		if json.Unmarshal([]byte(line), &e) == nil && e.Level == "error" &&
+			strings.Contains(e.Message, "were skipped by the broker") {
+			n += e.Count
+		}
+	}
+	return n
+}
+
+// lockedBuffer is a bytes.Buffer safe for the connector's concurrent logging.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
