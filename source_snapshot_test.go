@@ -236,3 +236,15 @@ func TestSourceSnapshot_HistoryWithoutSegmentsFailsClearly(t *testing.T) {
 	is.True(strings.Contains(err.Error(), "shared_fs or object_store storage mode"))
 	is.True(strings.Contains(err.Error(), "/default/local"))
 }
+
+func TestSourceSnapshot_RefusesNonReliableTopicsAtOpen(t *testing.T) {
+	is := is.New(t)
+	e := newSourceEnv(t)
+	const topic = "/default/snapshot-lossy"
+	is.NoErr(e.admin.CreateTopic(srcCtx(t), topic, danubeclient.NonReliable))
+	s := e.source(snapshotParams(e, t.TempDir(), topic)) // adminURL is set: Open asks the broker
+	err := s.Open(srcCtx(t), nil)
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "topic "+topic+" is NonReliable"))
+	is.True(strings.Contains(err.Error(), "snapshot.enabled"))
+}

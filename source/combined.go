@@ -75,9 +75,10 @@ type partitionSeam struct {
 	name      string
 	next      uint64
 	history   History
-	caughtUp  bool       // the sealed history was read to its end once
-	held      []heldLive // contiguous live offsets above next, oldest first
-	waitSince time.Time  // when the wait for a segment began; zero when not waiting
+	caughtUp  bool                    // the sealed history was read to its end once
+	held      []heldLive              // contiguous live offsets above next, oldest first
+	waitSince time.Time               // when the wait for a segment began; zero when not waiting
+	liveZero  *danubeclient.MessageID // the live message at offset 0, to tell a NonReliable topic
 	pollAt    time.Time
 	pollDelay time.Duration
 }
@@ -242,6 +243,16 @@ func (c *Combined) classify(ctx context.Context, d delivery) error {
 	msg := d.msg
 	p := c.parts[msg.ID.Topic]
 	o := msg.ID.Offset
+	if o == 0 {
+		// A reliable partition has one message at offset 0; on a NonReliable
+		// topic every message is at offset 0 and would be dropped as emitted.
+		if z := p.liveZero; z != nil && (z.ProducerID != msg.ID.ProducerID || z.RequestID != msg.ID.RequestID) {
+			return fmt.Errorf("topic %s is NonReliable: its messages carry no offsets and are not stored, so "+
+				"snapshot.enabled cannot read it; use a reliable topic, or turn snapshot.enabled off", p.name)
+		}
+		id := msg.ID
+		p.liveZero = &id
+	}
 	ack := func() error { return c.ack(ctx, d.reader, msg.ID) }
 	switch {
 	case o < p.next:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/matryer/is"
 
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/segment"
 )
 
@@ -185,4 +186,25 @@ func TestCombined_ResumesAtThePositionsNextOffsets(t *testing.T) {
 	is.Equal(p.Offset, uint64(10))
 	is.Equal(p.Seq, uint64(11))
 	is.Equal(p.Emitted, map[string]offsetSet{plain: {{0, 10}}})
+}
+
+// Without the admin API the topic's kind shows in its deliveries: on a
+// NonReliable topic every message is at offset 0, which the seam would drop
+// as emitted; the iterator fails instead.
+func TestCombined_FailsOnANonReliableTopic(t *testing.T) {
+	is := is.New(t)
+	f := newFakeConsumer(plain)
+	c := newTestCombined(t, f, &fakeHistory{}, 10, time.Minute)
+	for request := range uint64(2) {
+		f.deliveries <- &danubeclient.ReceivedMessage{
+			ID: danubeclient.MessageID{Topic: plain, Offset: 0, ProducerID: 1, RequestID: request}, Payload: []byte("m"),
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var err error
+	for err == nil {
+		_, err = c.Next(ctx)
+	}
+	is.True(strings.Contains(err.Error(), "topic "+plain+" is NonReliable"))
 }

@@ -226,5 +226,6 @@ func specOf(ctx context.Context, cfg *config.SourceConfig) subscriptionSpec {
 		Buffer:        cfg.ReadBuffer,
 		MaxUnacked:    cfg.MaxUnackedMessages,
 		CreateMissing: cfg.CreateMissingTopics,
+		ReliableOnly:  cfg.Snapshot.Enabled,
 	}
 }

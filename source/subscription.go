@@ -22,6 +22,9 @@ type subscriptionSpec struct {
 	MaxUnacked int
 	// CreateMissing creates a missing topic as a reliable plain topic.
 	CreateMissing bool
+	// ReliableOnly refuses NonReliable topics (checked through the admin
+	// client when there is one).
+	ReliableOnly bool
 }
 
 // brokerDefaultWindow is the broker's default max_unacked_messages.
@@ -84,6 +87,18 @@ func prepareTopic(ctx context.Context, c clients, spec subscriptionSpec, topic s
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find the partitions of %s: %w", topic, err)
+	}
+	if spec.ReliableOnly && c.admin != nil {
+		for _, p := range partitions {
+			d, err := c.admin.Dispatch(ctx, p)
+			if err != nil {
+				return nil, fmt.Errorf("find the dispatch strategy of %s: %w", p, err)
+			}
+			if d != danubeclient.Reliable {
+				return nil, fmt.Errorf("topic %s is NonReliable: its messages carry no offsets and are not stored, so "+
+					"snapshot.enabled cannot read its history; use a reliable topic, or turn snapshot.enabled off", p)
+			}
+		}
 	}
 	if spec.MaxUnacked > 0 && c.admin != nil {
 		// The broker applies the window when it creates the subscription's

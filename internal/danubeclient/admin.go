@@ -145,3 +145,20 @@ func (a *Admin) SetMaxUnacked(ctx context.Context, topic, subscription string, n
 			return resp.GetSuccess(), err
 		})
 }
+
+// Dispatch returns a partition topic's dispatch strategy.
+func (a *Admin) Dispatch(ctx context.Context, topic string) (DispatchStrategy, error) {
+	var delivery string
+	err := a.do(ctx, fmt.Sprintf("describe topic %q", topic), func(ctx context.Context) (bool, error) {
+		resp, err := a.topics.DescribeTopic(ctx, &adminpb.DescribeTopicRequest{Name: topic})
+		delivery = resp.GetDelivery()
+		return true, err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if delivery == "NonReliable" {
+		return NonReliable, nil
+	}
+	return Reliable, nil
+}
