@@ -1,7 +1,6 @@
 package faults_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
 	"github.com/conduitio-labs/conduit-connector-danube/test/faults"
+	"github.com/conduitio-labs/conduit-connector-danube/test/harness"
 )
 
 // maxInFlight is the destination's default bound on unconfirmed sends per
@@ -130,7 +130,7 @@ func TestBrokerRestartBeforeTheFirstAcknowledgement(t *testing.T) {
 			var once sync.Once
 			release := func() { once.Do(func() { close(restarted) }) }
 			t.Cleanup(release) // lets the pipeline stop if the test fails early
-			logs := &lockedBuffer{}
+			logs := &harness.SyncBuffer{}
 			logger := zerolog.New(io.MultiWriter(zerolog.NewTestWriter(t), logs)).Level(zerolog.WarnLevel)
 			p := start(t, b, faults.Config{
 				Process: func(seq int) {
@@ -230,22 +230,4 @@ func lostReported(t *testing.T, logs string) int {
 		}
 	}
 	return n
-}
-
-// lockedBuffer is a bytes.Buffer safe for the connector's concurrent logging.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

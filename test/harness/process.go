@@ -23,7 +23,7 @@ type Process struct {
 	Name string
 
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *SyncBuffer
 	done chan struct{}
 	err  error // set before done is closed
 }
@@ -41,7 +41,7 @@ type StartOptions struct {
 
 // Start runs a process in the background.
 func Start(opts StartOptions) (*Process, error) {
-	p := &Process{Name: opts.Name, out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &Process{Name: opts.Name, out: &SyncBuffer{}, done: make(chan struct{})}
 	var w io.Writer = p.out
 	if opts.Echo != nil {
 		w = io.MultiWriter(p.out, opts.Echo)
@@ -157,20 +157,20 @@ func errOrExit0(err error) error {
 	return err
 }
 
-// lockedBuffer is a bytes.Buffer safe for the concurrent writes of a
-// process's stdout and stderr copiers and reads from the test.
-type lockedBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for concurrent writes (a process's
+// stdout and stderr copiers, a logger) and reads from the test.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p) //nolint:wrapcheck // bytes.Buffer.Write never fails
 }
 
-func (b *lockedBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
