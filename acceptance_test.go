@@ -44,7 +44,7 @@ func TestAcceptance(t *testing.T) {
 	ignoreBroker := goleak.IgnoreCurrent()
 
 	srcCfg := config.Config{
-		"url": broker.URL(), "adminURL": broker.AdminURL(),
+		"url": broker.URL(), "adminURL": broker.AdminURL(), "createMissingTopics": "true",
 		"snapshot.enabled": "true", "snapshot.segmentRoot": segmentDir,
 	}
 	dstCfg := config.Config{"url": broker.URL()}

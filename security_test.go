@@ -177,7 +177,7 @@ func roundTrip(t *testing.T, tr *transcript, params config.Config, topic string)
 	t.Helper()
 	ctx := tr.ctx(t)
 	spec := danube.Connector.NewSpecification()
-	srcCfg := config.Config{"topics": topic, "subscription": "secure", "retry.max": "0"}
+	srcCfg := config.Config{"topics": topic, "subscription": "secure", "retry.max": "0", "createMissingTopics": "true"}
 	dstCfg := config.Config{"topic": topic, "retry.max": "0"}
 	for k, v := range params {
 		srcCfg[k], dstCfg[k] = v, v
@@ -234,7 +234,7 @@ func refusals(t *testing.T, tr *transcript, params config.Config, topic string) 
 	ctx := tr.ctx(t)
 	spec := danube.Connector.NewSpecification()
 	dstCfg := config.Config{"topic": topic, "retry.max": "0"}
-	srcCfg := config.Config{"topics": topic, "subscription": "secure", "retry.max": "0"}
+	srcCfg := config.Config{"topics": topic, "subscription": "secure", "retry.max": "0", "createMissingTopics": "true"}
 	for k, v := range params {
 		srcCfg[k], dstCfg[k] = v, v
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
+	"github.com/conduitio-labs/conduit-connector-danube/test/harness"
 )
 
 // sourceEnv is a test broker plus a raw client to publish with.
@@ -67,10 +68,12 @@ func srcCtx(tb testing.TB) context.Context {
 // params are source parameters for topics, with admin access.
 func (e *sourceEnv) params(topics ...string) map[string]string {
 	return map[string]string{
-		"url":          e.broker.URL(),
-		"adminURL":     e.broker.AdminURL(),
-		"topics":       strings.Join(topics, ","),
-		"subscription": "pipeline-sub",
+		"url":      e.broker.URL(),
+		"adminURL": e.broker.AdminURL(),
+		"topics":   strings.Join(topics, ","),
+		// Most tests publish after the source subscribed.
+		"createMissingTopics": "true",
+		"subscription":        "pipeline-sub",
 	}
 }
 
@@ -485,6 +488,28 @@ func TestSource_ExclusiveConflictSaysWhatToDo(t *testing.T) {
 	is.True(strings.Contains(err.Error(), "Unsubscribe"))
 }
 
+// A source batch larger than the broker hands over before acknowledgements
+// (partitions × window) never fills: Open warns with the numbers, and stays
+// quiet for a batch that fits.
+func TestSource_WarnsWhenTheBatchCannotFill(t *testing.T) {
+	for _, tc := range []struct {
+		size string
+		warn bool
+	}{{"1000", true}, {"10", false}} {
+		t.Run(tc.size, func(t *testing.T) {
+			is := is.New(t)
+			e := newSourceEnv(t)
+			params := e.params("/default/batched-" + tc.size)
+			params["sdk.batch.size"], params["sdk.batch.delay"] = tc.size, "10ms"
+			s := e.source(params)
+			var logs harness.SyncBuffer
+			ctx := zerolog.New(&logs).WithContext(srcCtx(t))
+			is.NoErr(s.Open(ctx, nil))
+			is.Equal(strings.Contains(logs.String(), "sdk.batch.size "+tc.size+" is larger than the 10 messages"), tc.warn)
+		})
+	}
+}
+
 func TestSource_WarnsAboutNonReliableTopics(t *testing.T) {
 	is := is.New(t)
 	e := newSourceEnv(t)
@@ -495,7 +520,7 @@ func TestSource_WarnsAboutNonReliableTopics(t *testing.T) {
 	is.NoErr(err)
 	defer p.Close(context.Background())
 
-	var logs syncBuffer
+	var logs harness.SyncBuffer
 	ctx := zerolog.New(&logs).WithContext(srcCtx(t))
 	got := make([]string, 0, 3)
 	for i := range 3 {
@@ -546,7 +571,7 @@ func TestSource_LifecycleOnDeletedRemovesTheSubscription(t *testing.T) {
 	// Without adminURL the subscription stays, and the log says so.
 	is.NoErr(s.LifecycleOnCreated(srcCtx(t), cconfig.Config(params)))
 	delete(params, "adminURL")
-	var logs syncBuffer
+	var logs harness.SyncBuffer
 	ctx := zerolog.New(&logs).WithContext(srcCtx(t))
 	is.NoErr(NewSource().LifecycleOnDeleted(ctx, cconfig.Config(params)))
 	is.Equal(e.broker.Subscriptions("/default/gone-part-0"), []string{"pipeline-sub"})
@@ -561,7 +586,7 @@ func TestSource_LifecycleOnUpdatedCreatesTheNewSubscription(t *testing.T) {
 	after := e.params("/default/renamed", "/default/added")
 	after["subscription"] = "new-sub"
 
-	var logs syncBuffer
+	var logs harness.SyncBuffer
 	ctx := zerolog.New(&logs).WithContext(srcCtx(t))
 	is.NoErr(NewSource().LifecycleOnUpdated(ctx, cconfig.Config(before), cconfig.Config(after)))
 	is.Equal(e.broker.Subscriptions("/default/renamed"), []string{"new-sub", "pipeline-sub"})
@@ -644,24 +669,6 @@ func waitUntil(tb testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // BenchmarkSource_ReadAck measures Read+Ack of 1 KiB messages through the
@@ -783,11 +790,13 @@ func TestSource_RealBroker(t *testing.T) {
 		t.Skip("DANUBE_BROKER_URL and DANUBE_ADMIN_URL are not set: no real broker to test against")
 	}
 	is := is.New(t)
-	var logs syncBuffer
+	var logs harness.SyncBuffer
 	ctx := zerolog.New(&logs).WithContext(srcCtx(t))
 	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
 	topic := "/default/source-real-" + suffix
-	params := map[string]string{"url": url, "adminURL": adminURL, "topics": topic, "subscription": "real"}
+	params := map[string]string{
+		"url": url, "adminURL": adminURL, "topics": topic, "subscription": "real", "createMissingTopics": "true",
+	}
 	open := func(params map[string]string, pos opencdc.Position) (*Source, error) {
 		c, err := parseSourceConfig(ctx, cconfig.Config(params))
 		is.NoErr(err)

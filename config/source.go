@@ -59,11 +59,13 @@ type SourceConfig struct {
 	// restarts.
 	SubscriptionType string `json:"subscriptionType" default:"exclusive" validate:"inclusion=exclusive|shared|failover|keyShared"`
 	// ConsumerName names this consumer within the subscription. Empty means the
-	// subscription's name. Keep it stable: the broker never forgets a
-	// consumer, so an exclusive subscription rejects any consumer with another
-	// name for as long as the old one is registered (until an admin
-	// unsubscribes it or the broker restarts). Letters, digits, '.', '_', ':'
-	// and '-' only.
+	// subscription's name for exclusive and failover, and the subscription's
+	// name plus this host's name for shared and keyShared, so that instances
+	// on several hosts share the subscription instead of taking over each
+	// other. Keep it stable: the broker never forgets a consumer, so an
+	// exclusive subscription rejects any consumer with another name for as
+	// long as the old one is registered (until an admin unsubscribes it or
+	// the broker restarts). Letters, digits, '.', '_', ':' and '-' only.
 	ConsumerName string `json:"consumerName"`
 	// KeyFilters are glob patterns of routing keys this consumer takes
 	// (keyShared only). Messages whose key matches no consumer's filter are
@@ -89,9 +91,11 @@ type SourceConfig struct {
 	// CreateMissingTopics creates a configured topic that does not exist yet
 	// as a reliable, non-partitioned topic, so the subscription exists before
 	// the first message is published (a new subscription only receives
-	// messages published after it was created). Create partitioned topics
-	// beforehand; set this to false to fail on a missing topic instead.
-	CreateMissingTopics bool `json:"createMissingTopics" default:"true"`
+	// messages published after it was created), and logs each topic it
+	// creates. Off by default: a missing topic is then an error naming it, so
+	// a typo in topics does not become a new, empty topic. Create partitioned
+	// topics beforehand.
+	CreateMissingTopics bool `json:"createMissingTopics" default:"false"`
 
 	// OnLoss is what the source does when the broker skips messages for good
 	// (a Danube v0.15 subscription more than 256 messages behind loses the
@@ -258,12 +262,17 @@ func (c *SourceConfig) subscriptionFor(id string) string {
 	if id == "" {
 		return "conduit-danube-source"
 	}
-	return "conduit-" + strings.Map(func(r rune) rune {
+	return "conduit-" + sanitizeName(id)
+}
+
+// sanitizeName replaces what the broker refuses in a name with '_'.
+func sanitizeName(s string) string {
+	return strings.Map(func(r rune) rune {
 		if r < 128 && nameRule.MatchString(string(r)) {
 			return r
 		}
 		return '_'
-	}, id)
+	}, s)
 }
 
 // ResolvedConsumerName is the configured consumer name or the subscription's name.
@@ -275,7 +284,20 @@ func (c *SourceConfig) consumerFor(id string) string {
 	if c.ConsumerName != "" {
 		return c.ConsumerName
 	}
+	if c.SubscriptionType == SubscriptionShared || c.SubscriptionType == SubscriptionKeyShared {
+		return c.subscriptionFor(id) + "-" + sanitizeName(hostname())
+	}
 	return c.subscriptionFor(id)
+}
+
+// hostname names this host, stable across restarts, so the broker does not
+// collect a consumer per restart.
+var hostname = func() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "host"
+	}
+	return h
 }
 
 // DanubeSubscriptionType maps subscriptionType to the client's type.

@@ -40,7 +40,7 @@ func TestSourceConfig_ParseAppliesTheSpecDefaults(t *testing.T) {
 	is.Equal(c.SubscriptionType, config.SubscriptionExclusive)
 	is.Equal(c.ReadBuffer, 100)
 	is.Equal(c.AckConcurrency, 8)
-	is.True(c.CreateMissingTopics)
+	is.True(!c.CreateMissingTopics)
 	is.Equal(c.RetryMax, 5)
 	is.Equal(c.DanubeSubscriptionType(), danubeclient.Exclusive)
 	is.True(c.Ordered())

@@ -63,10 +63,37 @@ func Open(ctx context.Context, cfg *config.SourceConfig, resume opencdc.Position
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open: %w", err), closeConsumers(consumers), c.close())
 	}
+	warnUnfillableBatch(ctx, cfg, consumers)
 	sdk.Logger(ctx).Info().Strs("topics", cfg.Topics).Str("subscription", spec.Subscription).
 		Str("consumer", spec.ConsumerName).Str("type", cfg.SubscriptionType).Bool("resuming", pos != nil).
 		Bool("snapshot", cfg.Snapshot.Enabled).Msg("danube source opened")
 	return &Reader{clients: c, iter: it}, nil
+}
+
+// warnUnfillableBatch warns when sdk.batch.size exceeds what the broker can
+// have in flight to this consumer (partitions × window): such a batch never
+// fills, so every batch waits out sdk.batch.delay.
+func warnUnfillableBatch(ctx context.Context, cfg *config.SourceConfig, consumers []TopicConsumer) {
+	if cfg.BatchSize == nil || cfg.BatchDelay == nil || *cfg.BatchDelay <= 0 {
+		return
+	}
+	window := cfg.MaxUnackedMessages
+	if window <= 0 {
+		window = brokerDefaultWindow
+	}
+	inFlight := 0
+	for _, tc := range consumers {
+		inFlight += len(tc.Consumer.Partitions()) * window
+	}
+	if *cfg.BatchSize > inFlight {
+		sdk.Logger(ctx).Warn().Int("sdk.batch.size", *cfg.BatchSize).Int("inFlight", inFlight).
+			Dur("sdk.batch.delay", *cfg.BatchDelay).
+			Msgf("sdk.batch.size %d is larger than the %d messages the broker hands this consumer before it is "+
+				"acknowledged (partitions × window of %d; set maxUnackedMessages to the broker's "+
+				"dispatch.max_unacked_messages if you raised it): every batch waits out sdk.batch.delay; keep the "+
+				"batch size at or below %d, or leave the batch settings at their defaults", *cfg.BatchSize, inFlight,
+				window, inFlight)
+	}
 }
 
 func liveConfig(cfg *config.SourceConfig, spec subscriptionSpec, consumers []TopicConsumer) LiveConfig {

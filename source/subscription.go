@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	sdk "github.com/conduitio/conduit-connector-sdk"
+
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 )
 
@@ -83,7 +85,8 @@ func prepareTopic(ctx context.Context, c clients, spec subscriptionSpec, topic s
 		partitions, err = c.client.Partitions(ctx, topic)
 	}
 	if errors.Is(err, danubeclient.ErrTopicNotFound) {
-		return nil, fmt.Errorf("topic %s does not exist: create it (or set createMissingTopics to true): %w", topic, err)
+		return nil, fmt.Errorf("topic %s does not exist: check the name in topics, create the topic (its producer "+
+			"creates it on first write), or set createMissingTopics to true: %w", topic, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find the partitions of %s: %w", topic, err)
@@ -118,6 +121,9 @@ func prepareTopic(ctx context.Context, c clients, spec subscriptionSpec, topic s
 func createTopic(ctx context.Context, c clients, topic, consumerName string) error {
 	if c.admin != nil {
 		err := c.admin.CreateTopic(ctx, topic, danubeclient.Reliable)
+		if err == nil {
+			logCreated(ctx, topic)
+		}
 		if err == nil || errors.Is(err, danubeclient.ErrAlreadyExists) {
 			return nil
 		}
@@ -132,7 +138,13 @@ func createTopic(ctx context.Context, c clients, topic, consumerName string) err
 	if err := p.Close(ctx); err != nil {
 		return fmt.Errorf("create missing topic %s: %w", topic, err)
 	}
+	logCreated(ctx, topic)
 	return nil
+}
+
+func logCreated(ctx context.Context, topic string) {
+	sdk.Logger(ctx).Info().Str("topic", topic).
+		Msg("created the missing topic (createMissingTopics) as a reliable topic without partitions")
 }
 
 // unsubscribe removes the subscription from every partition of every topic

@@ -302,6 +302,7 @@ pipelines:
           url: %s
           topics: %s
           subscription: %s
+          createMissingTopics: "true"
           consumerName: %s
 %s      - id: count
         type: destination

@@ -48,6 +48,7 @@ pipelines:
           url: ${DANUBE_URL}
           topics: /analytics/orders-copy
           subscription: %s
+          createMissingTopics: "true"
       - id: file
         type: destination
         plugin: builtin:file

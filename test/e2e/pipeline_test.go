@@ -30,6 +30,7 @@ pipelines:
           adminURL: ${DANUBE_ADMIN_URL}
           topics: %s
           subscription: %s
+          createMissingTopics: "true"
       - id: received
         type: destination
         plugin: builtin:file

@@ -155,7 +155,10 @@ func TestMalformedOpenCDCPayloadsPassThroughRaw(t *testing.T) {
 
 func openConnectorSource(t *testing.T, b *danubetest.Broker, topic string) sdk.Source {
 	t.Helper()
-	params := config.Config{"url": b.URL(), "adminURL": b.AdminURL(), "topics": topic, "subscription": "bad-input"}
+	params := config.Config{
+		"url": b.URL(), "adminURL": b.AdminURL(), "topics": topic, "subscription": "bad-input",
+		"createMissingTopics": "true",
+	}
 	src := danube.Connector.NewSource()
 	if err := sdk.Util.ParseConfig(t.Context(), params, src.Config(), danube.Connector.NewSpecification().SourceParams); err != nil {
 		t.Fatal(err)

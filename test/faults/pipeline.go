@@ -183,11 +183,12 @@ func Start(ctx context.Context, cfg Config) (*Pipeline, error) {
 func (p *Pipeline) params() (src, dst config.Config) {
 	b := p.cfg.Broker
 	src = config.Config{
-		"url":              b.URL(),
-		"adminURL":         b.AdminURL(),
-		"topics":           p.cfg.Topic,
-		"subscription":     p.cfg.Subscription,
-		"retry.maxBackoff": "500ms",
+		"url":                 b.URL(),
+		"adminURL":            b.AdminURL(),
+		"topics":              p.cfg.Topic,
+		"createMissingTopics": "true",
+		"subscription":        p.cfg.Subscription,
+		"retry.maxBackoff":    "500ms",
 	}
 	if p.cfg.SubscriptionType != "" {
 		src["subscriptionType"] = p.cfg.SubscriptionType
