@@ -182,6 +182,7 @@ func roundTrip(t *testing.T, tr *transcript, params config.Config, topic string)
 	for k, v := range params {
 		srcCfg[k], dstCfg[k] = v, v
 	}
+	delete(dstCfg, "adminURL") // a source parameter only
 	src := danube.Connector.NewSource()
 	defer func() { _ = tr.note(src.Teardown(context.Background())) }()
 	if err := sdk.Util.ParseConfig(ctx, srcCfg, src.Config(), spec.SourceParams); err != nil {
@@ -238,6 +239,7 @@ func refusals(t *testing.T, tr *transcript, params config.Config, topic string) 
 	for k, v := range params {
 		srcCfg[k], dstCfg[k] = v, v
 	}
+	delete(dstCfg, "adminURL") // a source parameter only
 	dst := danube.Connector.NewDestination()
 	if dstErr = sdk.Util.ParseConfig(ctx, dstCfg, dst.Config(), spec.DestinationParams); dstErr == nil {
 		dstErr = dst.Open(ctx)

@@ -48,12 +48,13 @@ func connectionInputs(f files) []badInput {
 	missing := filepath.Join(f.dir, "missing.pem")
 	return []badInput{
 		{name: "url missing", set: map[string]string{"url": ""}, want: []string{`"url"`, "required"}},
-		{name: "url without scheme", set: map[string]string{"url": "127.0.0.1:6650"}, want: []string{`"url"`, "http://host:port"}},
+		{name: "url host without port or scheme", set: map[string]string{"url": "localhost"}, want: []string{`"url"`, "host:port"}},
+		{name: "url port out of range", set: map[string]string{"url": "127.0.0.1:70000"}, want: []string{`"url"`, "port"}},
+		{name: "url port not a number", set: map[string]string{"url": "http://127.0.0.1:http"}, want: []string{`"url"`}},
 		{name: "url other scheme", set: map[string]string{"url": "ftp://127.0.0.1:6650"}, want: []string{`"url"`}},
-		{name: "url without port", set: map[string]string{"url": "http://127.0.0.1"}, want: []string{`"url"`}},
+		{name: "url with query", set: map[string]string{"url": "http://127.0.0.1:6650?tls=1"}, want: []string{`"url"`}},
 		{name: "url with path", set: map[string]string{"url": "http://127.0.0.1:6650/danube"}, want: []string{`"url"`}},
 		{name: "url malformed", set: map[string]string{"url": "http://[::1:6650"}, want: []string{`"url"`}},
-		{name: "adminURL malformed", set: map[string]string{"adminURL": "localhost"}, want: []string{`"adminURL"`}},
 		{name: "token and tokenFile", set: map[string]string{"token": "x", "tokenFile": f.empty}, want: []string{`"token" and "tokenFile"`}},
 		{name: "tokenFile missing", set: map[string]string{"tokenFile": missing}, want: []string{`"tokenFile"`, missing}},
 		{name: "tokenFile unreadable", set: map[string]string{"tokenFile": f.dir}, want: []string{`"tokenFile"`}, atOpen: true},
@@ -77,6 +78,7 @@ func connectionInputs(f files) []badInput {
 
 func sourceInputs(f files) []badInput {
 	return append(connectionInputs(f), []badInput{
+		{name: "adminURL malformed", set: map[string]string{"adminURL": "localhost"}, want: []string{`"adminURL"`, "host:port"}},
 		{name: "topics missing", set: map[string]string{"topics": ""}, want: []string{"topics"}},
 		{name: "topic without namespace", set: map[string]string{"topics": "orders"}, want: []string{`"topics"`, "orders"}},
 		{name: "topic with a third segment", set: map[string]string{"topics": "/default/orders/eu"}, want: []string{`"topics"`}},
@@ -131,6 +133,8 @@ func destinationInputs(f files) []badInput {
 		{name: "unknown record format", set: map[string]string{"sdk.record.format": "xml"}, want: []string{`"sdk.record.format"`}},
 		{name: "record format template broken", set: map[string]string{"sdk.record.format": "template", "sdk.record.format.options": "{{ .Payload"}, want: []string{`"sdk.record.format.options"`}},
 		{name: "unknown parameter", set: map[string]string{"topics": "/default/orders"}, want: []string{`"topics"`, "unrecognized"}},
+		// The destination has no use for the admin API.
+		{name: "adminURL", set: map[string]string{"adminURL": "http://127.0.0.1:50051"}, want: []string{`"adminURL"`, "unrecognized"}},
 	}...)
 }
 

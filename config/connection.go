@@ -10,8 +10,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,15 +24,32 @@ import (
 // single retry of Open or of an acknowledgement look like a hang.
 const maxRetryBackoff = 5 * time.Minute
 
-// Connection says how to reach and authenticate to a Danube broker.
+// Default ports of a Danube broker's APIs, used when a URL names none.
+const (
+	DefaultServicePort = "6650"
+	DefaultAdminPort   = "50051"
+)
+
+// Connection is the source's connection: the broker's service API and,
+// optionally, its admin API.
 type Connection struct {
-	// URL is the Danube broker's service URL, e.g. http://127.0.0.1:6650, or
-	// https://... when the broker serves TLS.
-	URL string `json:"url" validate:"required"`
-	// AdminURL is the broker's admin API URL (default port 50051). Optional: it
-	// is used to create the durable subscription's settings (maxUnackedMessages)
-	// and to remove the subscription when the pipeline is deleted.
+	ServiceConnection
+
+	// AdminURL is the broker's admin API URL: host:port, http://host[:port]
+	// or https://host[:port] (default port 50051). Optional: it is used to
+	// create the durable subscription's settings (maxUnackedMessages) and to
+	// remove the subscription when the pipeline is deleted.
 	AdminURL string `json:"adminURL"`
+}
+
+// ServiceConnection says how to reach and authenticate to a Danube broker's
+// service API.
+type ServiceConnection struct {
+	// URL is the Danube broker's service URL: host:port (plain, as Danube's
+	// own clients take it, e.g. 127.0.0.1:6650), http://host[:port], or
+	// https://host[:port] when the broker serves TLS. The port defaults to
+	// 6650.
+	URL string `json:"url" validate:"required"`
 
 	// Token is a JWT sent as a bearer token on every call. Setting it turns TLS
 	// on. Prefer tokenFile so the token does not sit in the pipeline config.
@@ -69,14 +88,35 @@ type TLS struct {
 	InsecureSkipVerify bool `json:"insecureSkipVerify" default:"false"`
 }
 
-// Validate checks the connection parameters without touching the network.
-func (c *Connection) Validate(context.Context) error {
+// Validate checks the connection parameters without touching the network
+// and writes both URLs in their full form (scheme and port).
+func (c *Connection) Validate(ctx context.Context) error {
 	var errs []error
-	if err := validateURL("url", c.URL, true); err != nil {
+	if err := c.ServiceConnection.Validate(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	if err := validateURL("adminURL", c.AdminURL, false); err != nil {
+	if c.AdminURL != "" {
+		u, err := normalizeURL("adminURL", c.AdminURL, DefaultAdminPort)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			c.AdminURL = u
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the connection parameters without touching the network
+// and writes the URL in its full form (scheme and port), the form the client
+// takes.
+func (c *ServiceConnection) Validate(context.Context) error {
+	var errs []error
+	if c.URL == "" {
+		errs = append(errs, errors.New(`"url" is required: the broker's URL, e.g. 127.0.0.1:6650 or http://127.0.0.1:6650`))
+	} else if u, err := normalizeURL("url", c.URL, DefaultServicePort); err != nil {
 		errs = append(errs, err)
+	} else {
+		c.URL = u
 	}
 	if c.Token != "" && c.TokenFile != "" {
 		errs = append(errs, errors.New(`"token" and "tokenFile" are both set: keep one`))
@@ -104,23 +144,51 @@ func (c *Connection) Validate(context.Context) error {
 	return errors.Join(errs...)
 }
 
-func validateURL(param, raw string, required bool) error {
-	if raw == "" {
-		if required {
-			return fmt.Errorf("%q is required: the broker's URL, e.g. http://127.0.0.1:6650", param)
+// normalizeURL returns raw as scheme://host:port. A bare host:port means
+// http:// (Danube's own clients take that form); an http(s) URL without a
+// port gets defaultPort. Anything else is refused, naming param.
+func normalizeURL(param, raw, defaultPort string) (string, error) {
+	bad := func(why string) error {
+		return fmt.Errorf("%q is %q: %s; it must look like host:port, http://host[:port] or https://host[:port] "+
+			"(e.g. 127.0.0.1:%s)", param, raw, why, defaultPort)
+	}
+	if !strings.Contains(raw, "://") {
+		host, port, err := net.SplitHostPort(raw)
+		if err != nil || host == "" || strings.ContainsAny(host, "/ ") {
+			return "", bad("without a scheme it needs a host and a port")
 		}
-		return nil
+		if !validPort(port) {
+			return "", bad("the port is not a number from 1 to 65535")
+		}
+		return "http://" + net.JoinHostPort(host, port), nil
 	}
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Port() == "" ||
-		(u.Path != "" && u.Path != "/") {
-		return fmt.Errorf("%q is %q: it must look like http://host:port or https://host:port", param, raw)
+	switch {
+	case err != nil:
+		return "", bad("it is not a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", bad("the scheme must be http or https")
+	case u.Hostname() == "":
+		return "", bad("the host is missing")
+	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "", u.User != nil:
+		return "", bad("it must have nothing after the port")
 	}
-	return nil
+	port := u.Port()
+	if port == "" {
+		port = defaultPort
+	} else if !validPort(port) {
+		return "", bad("the port is not a number from 1 to 65535")
+	}
+	return u.Scheme + "://" + net.JoinHostPort(u.Hostname(), port), nil
+}
+
+func validPort(port string) bool {
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 // UseTLS reports whether the connection is secured.
-func (c *Connection) UseTLS() bool {
+func (c *ServiceConnection) UseTLS() bool {
 	return c.TLS.Enabled || strings.HasPrefix(c.URL, "https://") || c.Token != "" || c.TokenFile != "" ||
 		c.TLS.CAFile != "" || c.TLS.CertFile != ""
 }
@@ -128,7 +196,7 @@ func (c *Connection) UseTLS() bool {
 // ClientConfig builds the client configuration for url (the service or the
 // admin URL), reading the token and TLS files. Errors name the parameter and
 // never include secret material.
-func (c *Connection) ClientConfig(url string) (danube.Config, error) {
+func (c *ServiceConnection) ClientConfig(url string) (danube.Config, error) {
 	cfg := danube.Config{
 		URL:   url,
 		Token: c.Token,

@@ -33,7 +33,7 @@ const (
 // DestinationConfig holds the destination's parameters.
 type DestinationConfig struct {
 	sdk.DefaultDestinationMiddleware
-	Connection
+	ServiceConnection
 
 	// Topic is where records are written: a static topic "/namespace/topic",
 	// or a Go template (with sprig functions) evaluated per record, e.g.
@@ -103,7 +103,7 @@ func (c *DestinationConfig) Validate(ctx context.Context) error {
 	if err := c.DefaultDestinationMiddleware.Validate(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	if err := c.Connection.Validate(ctx); err != nil {
+	if err := c.ServiceConnection.Validate(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := c.RecordSerializer(); err != nil {

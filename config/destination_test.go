@@ -11,7 +11,7 @@ import (
 
 func validDestinationConfig() DestinationConfig {
 	return DestinationConfig{
-		Connection: Connection{
+		ServiceConnection: ServiceConnection{
 			URL:             "http://127.0.0.1:6650",
 			RetryMax:        5,
 			RetryMaxBackoff: 5 * time.Second,

@@ -15,7 +15,7 @@ import (
 // requires, TLS on one side only. Other errors come back unchanged. The hint
 // never includes the token or key material, only parameter names and file
 // paths.
-func (c *Connection) ExplainError(err error) error {
+func (c *ServiceConnection) ExplainError(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -26,7 +26,7 @@ func (c *Connection) ExplainError(err error) error {
 	return fmt.Errorf("%s: %w", hint, err)
 }
 
-func (c *Connection) hint(err error) string {
+func (c *ServiceConnection) hint(err error) string {
 	msg := err.Error()
 	tlsOn := c.UseTLS()
 	switch {
@@ -52,7 +52,7 @@ func (c *Connection) hint(err error) string {
 	}
 }
 
-func (c *Connection) tokenHint(msg string) string {
+func (c *ServiceConnection) tokenHint(msg string) string {
 	switch {
 	case c.Token == "" && c.TokenFile == "":
 		return `the broker requires a JWT: set "tokenFile" (or "token") to a valid token for this broker`

@@ -56,7 +56,7 @@ func TestSourceConfig_ValidateNamesTheParameter(t *testing.T) {
 		{"window without admin", func(c *SourceConfig) { c.MaxUnackedMessages = 100 }, `"maxUnackedMessages" needs "adminURL"`},
 		{"no read buffer", func(c *SourceConfig) { c.ReadBuffer = 0 }, `"readBuffer" is 0`},
 		{"no ack workers", func(c *SourceConfig) { c.AckConcurrency = 0 }, `"ackConcurrency" is 0`},
-		{"bad url", func(c *SourceConfig) { c.URL = "127.0.0.1:6650" }, `"url"`},
+		{"bad url", func(c *SourceConfig) { c.URL = "127.0.0.1" }, `"url"`},
 		{"snapshot without root", func(c *SourceConfig) { c.Snapshot.Enabled = true }, `"snapshot.segmentRoot" is required`},
 		{"snapshot root missing", func(c *SourceConfig) {
 			c.Snapshot.Enabled, c.Snapshot.SegmentRoot = true, "/nonexistent/durable"

@@ -32,7 +32,7 @@ func startBroker(t *testing.T, opts ...danubetest.Option) *danubetest.Broker {
 // brokerConfig is a destination config for b with the parameters' defaults.
 func brokerConfig(b *danubetest.Broker, topic string) *config.DestinationConfig {
 	return &config.DestinationConfig{
-		Connection: config.Connection{
+		ServiceConnection: config.ServiceConnection{
 			URL:             b.URL(),
 			RetryMax:        10,
 			RetryMaxBackoff: 500 * time.Millisecond,
