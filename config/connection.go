@@ -6,8 +6,6 @@ package config
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -69,25 +67,6 @@ type ServiceConnection struct {
 	RetryMaxBackoff time.Duration `json:"retry.maxBackoff" default:"5s"`
 }
 
-// TLS configures transport security. File parameters take PEM file paths.
-type TLS struct {
-	// Enabled turns TLS on. It is implied by an https:// URL, a token or any
-	// of the files below.
-	Enabled bool `json:"enabled" default:"false"`
-	// CAFile is the PEM file of the CA that signed the broker's certificate.
-	// Empty means the system roots.
-	CAFile string `json:"caFile"`
-	// CertFile is the client certificate (PEM) for mutual TLS; needs keyFile.
-	CertFile string `json:"certFile"`
-	// KeyFile is the client private key (PEM) for mutual TLS; needs certFile.
-	KeyFile string `json:"keyFile"`
-	// ServerName overrides the name checked against the broker's certificate.
-	ServerName string `json:"serverName"`
-	// InsecureSkipVerify disables verification of the broker's certificate.
-	// For tests only: it makes the connection open to interception.
-	InsecureSkipVerify bool `json:"insecureSkipVerify" default:"false"`
-}
-
 // Validate checks the connection parameters without touching the network
 // and writes both URLs in their full form (scheme and port).
 func (c *Connection) Validate(ctx context.Context) error {
@@ -125,22 +104,12 @@ func (c *ServiceConnection) Validate(context.Context) error {
 		errs = append(errs, fmt.Errorf(`"retry.maxBackoff" is %v: it must be positive and at most %v, e.g. 5s`,
 			c.RetryMaxBackoff, maxRetryBackoff))
 	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		errs = append(errs, errors.New(`"tls.certFile" and "tls.keyFile" go together: set both for mutual TLS, or neither`))
-	}
-	for _, f := range []struct{ name, path string }{
-		{"tokenFile", c.TokenFile},
-		{"tls.caFile", c.TLS.CAFile},
-		{"tls.certFile", c.TLS.CertFile},
-		{"tls.keyFile", c.TLS.KeyFile},
-	} {
-		if f.path == "" {
-			continue
-		}
-		if _, err := os.Stat(f.path); err != nil {
-			errs = append(errs, fmt.Errorf("%q: cannot read %s: %w", f.name, f.path, errors.Unwrap(err)))
+	if c.TokenFile != "" {
+		if _, err := os.Stat(c.TokenFile); err != nil {
+			errs = append(errs, fmt.Errorf(`"tokenFile": cannot read %s: %w`, c.TokenFile, errors.Unwrap(err)))
 		}
 	}
+	errs = append(errs, c.TLS.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -190,7 +159,7 @@ func validPort(port string) bool {
 // UseTLS reports whether the connection is secured.
 func (c *ServiceConnection) UseTLS() bool {
 	return c.TLS.Enabled || strings.HasPrefix(c.URL, "https://") || c.Token != "" || c.TokenFile != "" ||
-		c.TLS.CAFile != "" || c.TLS.CertFile != ""
+		c.TLS.ca().set() || c.TLS.cert().set()
 }
 
 // ClientConfig builds the client configuration for url (the service or the
@@ -215,29 +184,9 @@ func (c *ServiceConnection) ClientConfig(url string) (danube.Config, error) {
 	if !c.UseTLS() {
 		return cfg, nil
 	}
-	tc := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         c.TLS.ServerName,
-		InsecureSkipVerify: c.TLS.InsecureSkipVerify, //nolint:gosec // opt-in, documented as tests-only
-	}
-	if c.TLS.CAFile != "" {
-		pem, err := os.ReadFile(c.TLS.CAFile)
-		if err != nil {
-			return danube.Config{}, fmt.Errorf(`"tls.caFile": cannot read %s: %w`, c.TLS.CAFile, errors.Unwrap(err))
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return danube.Config{}, fmt.Errorf(`"tls.caFile": %s holds no PEM certificate`, c.TLS.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if c.TLS.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
-		if err != nil {
-			// The key pair loader's message never quotes key material.
-			return danube.Config{}, fmt.Errorf(`"tls.certFile"/"tls.keyFile": cannot load the client key pair: %w`, err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
+	tc, err := c.TLS.config()
+	if err != nil {
+		return danube.Config{}, err
 	}
 	cfg.TLS = tc
 	return cfg, nil

@@ -34,14 +34,14 @@ func (c *ServiceConnection) hint(err error) string {
 		return c.tokenHint(msg)
 	case strings.Contains(msg, "x509: certificate signed by unknown authority"):
 		return `the broker's certificate is not signed by a CA this connector trusts: set "tls.caFile" to the PEM ` +
-			`file of the CA that signed it`
+			`file of the CA that signed it (or "tls.caCert" to its PEM contents)`
 	case strings.Contains(msg, "x509: certificate is valid for"):
 		return `the broker's certificate does not name the host in "url": use a host name the certificate holds, ` +
 			`or set "tls.serverName" to one`
 	case strings.Contains(msg, "certificate required"),
-		tlsOn && c.TLS.CertFile == "" && (strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset")):
+		tlsOn && !c.TLS.cert().set() && (strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset")):
 		return `the broker refused the connection during the TLS handshake, as brokers that require a client ` +
-			`certificate (mutual TLS) do: set "tls.certFile" and "tls.keyFile"`
+			`certificate (mutual TLS) do: set "tls.certFile" and "tls.keyFile" (or "tls.clientCert" and "tls.clientKey")`
 	case strings.Contains(msg, "first record does not look like a TLS handshake"):
 		return `the broker does not serve TLS: use an http:// "url" and no TLS (no token, no tls.* parameters)`
 	case !tlsOn && strings.Contains(msg, "error reading server preface"):
