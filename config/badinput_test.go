@@ -130,6 +130,8 @@ func destinationInputs(f files) []badInput {
 		{name: "unknown ordering", set: map[string]string{"ordering": "random"}, want: []string{"ordering"}},
 		{name: "maxInFlight zero", set: map[string]string{"maxInFlight": "0"}, want: []string{"maxInFlight"}},
 		{name: "maxInFlight absurd", set: map[string]string{"maxInFlight": "100000000"}, want: []string{`"maxInFlight"`}},
+		{name: "maxProducers zero", set: map[string]string{"maxProducers": "0"}, want: []string{"maxProducers"}},
+		{name: "maxProducers absurd", set: map[string]string{"maxProducers": "100000000"}, want: []string{`"maxProducers"`}},
 		{name: "sendTimeout zero", set: map[string]string{"sendTimeout": "0s"}, want: []string{`"sendTimeout"`}},
 		{name: "sendTimeout negative", set: map[string]string{"sendTimeout": "-1s"}, want: []string{`"sendTimeout"`}},
 		{name: "sendTimeout not a duration", set: map[string]string{"sendTimeout": "forever"}, want: []string{"sendTimeout"}},

@@ -20,6 +20,7 @@ func validDestinationConfig() DestinationConfig {
 		DispatchStrategy: DispatchReliable,
 		Ordering:         OrderingKey,
 		MaxInFlight:      256,
+		MaxProducers:     256,
 		SendTimeout:      30 * time.Second,
 		Metadata:         DestinationMetadata{Attributes: true},
 	}

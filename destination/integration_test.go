@@ -42,6 +42,7 @@ func brokerConfig(b *danubetest.Broker, topic string) *config.DestinationConfig 
 		ProducerName:     "test-destination",
 		Ordering:         config.OrderingKey,
 		MaxInFlight:      256,
+		MaxProducers:     256,
 		SendTimeout:      30 * time.Second,
 		Metadata:         config.DestinationMetadata{Attributes: true},
 	}
