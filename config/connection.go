@@ -8,12 +8,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rs/zerolog"
+	slogcommon "github.com/samber/slog-common"
+	slogzerolog "github.com/samber/slog-zerolog/v2"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
 )
@@ -190,4 +195,31 @@ func (c *ServiceConnection) ClientConfig(url string) (danube.Config, error) {
 	}
 	cfg.TLS = tc
 	return cfg, nil
+}
+
+// ClientLogger passes the client's diagnostics (reconnects, re-created
+// producers, failing health checks) to logger, the connector's logger from
+// sdk.Logger(ctx), at their own levels and only at or above logger's level.
+// Set it as the Logger of the client configuration.
+func ClientLogger(logger *zerolog.Logger) *slog.Logger {
+	if logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slogzerolog.Option{
+		Logger: logger,
+		Level:  slogzerolog.ZeroLogLeveler{Logger: logger},
+		// The SDK's own lines carry no timestamp: Conduit adds its own.
+		NoTimestamp: true,
+		Converter:   plainFields,
+	}.NewZerologHandler())
+}
+
+// plainFields is the adapter's default conversion without its expansion of
+// errors into {error, kind, stack} objects: zerolog writes an error as its
+// message, as the connector's own lines do.
+func plainFields(_ bool, _ func([]string, slog.Attr) slog.Attr, loggerAttrs []slog.Attr, groups []string,
+	record *slog.Record,
+) map[string]any {
+	attrs := slogcommon.AppendRecordAttrsToAttrs(loggerAttrs, groups, record)
+	return slogcommon.AttrsToMap(slogcommon.RemoveEmptyAttrs(attrs)...)
 }

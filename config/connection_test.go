@@ -1,11 +1,15 @@
 package config
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/matryer/is"
+	"github.com/rs/zerolog"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
 )
@@ -57,4 +61,31 @@ func TestConnection_URLWithoutSchemeIsPlaintext(t *testing.T) {
 	cfg, err := c.ClientConfig(c.URL)
 	is.NoErr(err)
 	is.True(cfg.TLS == nil)
+}
+
+// TestClientLogger checks that the client's slog records reach the zerolog
+// logger at their levels, filtered by its level, with their attributes.
+func TestClientLogger(t *testing.T) {
+	is := is.New(t)
+	var buf bytes.Buffer
+	zl := zerolog.New(&buf).Level(zerolog.InfoLevel)
+	log := ClientLogger(&zl)
+	log.Debug("below the level")
+	log.Info("producer re-created", "topic", "/default/t")
+	log.Warn("health check failed", "error", errors.New("unavailable"))
+
+	var lines []map[string]any
+	for _, l := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+		var m map[string]any
+		is.NoErr(json.Unmarshal(l, &m))
+		lines = append(lines, m)
+	}
+	is.Equal(len(lines), 2)
+	is.Equal(lines[0]["level"], "info")
+	is.Equal(lines[0]["message"], "producer re-created")
+	is.Equal(lines[0]["topic"], "/default/t")
+	is.Equal(lines[1]["level"], "warn")
+	is.Equal(lines[1]["error"], "unavailable")
+	_, timed := lines[0]["time"]
+	is.True(!timed) // Conduit stamps the time
 }
