@@ -128,6 +128,22 @@ func TestDestination_TemplateRecordFormat(t *testing.T) {
 	is.Equal(b.Payloads("/default/raw"), [][]byte{[]byte("hello")})
 }
 
+// TestDestination_URLWithoutScheme writes through a url given as host:port,
+// the form Danube's own clients take.
+func TestDestination_URLWithoutScheme(t *testing.T) {
+	verifyNoLeaks(t)
+	is := is.New(t)
+	b := startDestinationBroker(t)
+	hostPort := strings.TrimPrefix(b.URL(), "http://")
+	d := openDestination(t, config.Config{"url": hostPort, "topic": "/default/bare"})
+
+	rec := sdk.Util.Source.NewRecordCreate(opencdc.Position("p1"), nil, nil, opencdc.RawData("hello"))
+	n, err := d.Write(context.Background(), []opencdc.Record{rec})
+	is.NoErr(err)
+	is.Equal(n, 1)
+	is.Equal(len(b.Payloads("/default/bare")), 1)
+}
+
 // -- Benchmark ---------------------------------------------------------------
 
 const (

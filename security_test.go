@@ -37,6 +37,8 @@ type testPKI struct {
 	caFile       string
 	certFile     string
 	keyFile      string
+	caPEM        []byte
+	certPEM      []byte
 	clientKeyPEM []byte
 }
 
@@ -76,8 +78,10 @@ func newPKI(t *testing.T) *testPKI {
 	}
 	p.pool.AddCert(ca)
 	dir := t.TempDir()
-	p.caFile = writeFile(t, dir, "ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
-	p.certFile = writeFile(t, dir, "client.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: clientDER}))
+	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	p.certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: clientDER})
+	p.caFile = writeFile(t, dir, "ca.pem", p.caPEM)
+	p.certFile = writeFile(t, dir, "client.pem", p.certPEM)
 	p.keyFile = writeFile(t, dir, "client-key.pem", p.clientKeyPEM)
 	return p
 }
@@ -182,6 +186,7 @@ func roundTrip(t *testing.T, tr *transcript, params config.Config, topic string)
 	for k, v := range params {
 		srcCfg[k], dstCfg[k] = v, v
 	}
+	delete(dstCfg, "adminURL") // a source parameter only
 	src := danube.Connector.NewSource()
 	defer func() { _ = tr.note(src.Teardown(context.Background())) }()
 	if err := sdk.Util.ParseConfig(ctx, srcCfg, src.Config(), spec.SourceParams); err != nil {
@@ -238,6 +243,7 @@ func refusals(t *testing.T, tr *transcript, params config.Config, topic string) 
 	for k, v := range params {
 		srcCfg[k], dstCfg[k] = v, v
 	}
+	delete(dstCfg, "adminURL") // a source parameter only
 	dst := danube.Connector.NewDestination()
 	if dstErr = sdk.Util.ParseConfig(ctx, dstCfg, dst.Config(), spec.DestinationParams); dstErr == nil {
 		dstErr = dst.Open(ctx)
@@ -328,6 +334,44 @@ func TestSecurity_MutualTLS(t *testing.T) {
 		}, "/default/mtls-mismatch")
 		expectRefused(t, dstErr, srcErr, `"tls.keyFile"`)
 		tr.expectNoSecret(t, other.clientKeyPEM)
+	})
+	tr.expectNoSecret(t, pki.clientKeyPEM)
+}
+
+// TestSecurity_MutualTLSInlinePEM connects with the CA, the client
+// certificate and its key given as PEM contents rather than files.
+func TestSecurity_MutualTLSInlinePEM(t *testing.T) {
+	verifyNoLeaks(t)
+	pki := newPKI(t)
+	b := newSecureBroker(t, danubetest.WithTLS(pki.serverTLS(true)))
+	tr := &transcript{}
+	inline := config.Config{
+		"url": b.URL(), "adminURL": b.AdminURL(),
+		"tls.caCert": string(pki.caPEM), "tls.clientCert": string(pki.certPEM), "tls.clientKey": string(pki.clientKeyPEM),
+	}
+	if err := roundTrip(t, tr, inline, "/default/mtls-inline"); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("no client certificate", func(t *testing.T) {
+		dstErr, srcErr := refusals(t, tr, config.Config{"url": b.URL(), "tls.caCert": string(pki.caPEM)}, "/default/mtls-inline-none")
+		expectRefused(t, dstErr, srcErr, `"tls.clientCert"`, `"tls.clientKey"`)
+	})
+	t.Run("key of another certificate", func(t *testing.T) {
+		other := newPKI(t)
+		dstErr, srcErr := refusals(t, tr, config.Config{
+			"url": b.URL(), "tls.caCert": string(pki.caPEM),
+			"tls.clientCert": string(pki.certPEM), "tls.clientKey": string(other.clientKeyPEM),
+		}, "/default/mtls-inline-mismatch")
+		expectRefused(t, dstErr, srcErr, `"tls.clientKey"`)
+		tr.expectNoSecret(t, other.clientKeyPEM)
+	})
+	t.Run("file and inline key", func(t *testing.T) {
+		dstErr, srcErr := refusals(t, tr, config.Config{
+			"url": b.URL(), "tls.caFile": pki.caFile, "tls.certFile": pki.certFile,
+			"tls.keyFile": pki.keyFile, "tls.clientKey": string(pki.clientKeyPEM),
+		}, "/default/mtls-inline-both")
+		expectRefused(t, dstErr, srcErr, `"tls.keyFile" and "tls.clientKey" are both set`)
 	})
 	tr.expectNoSecret(t, pki.clientKeyPEM)
 }

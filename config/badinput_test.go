@@ -48,12 +48,13 @@ func connectionInputs(f files) []badInput {
 	missing := filepath.Join(f.dir, "missing.pem")
 	return []badInput{
 		{name: "url missing", set: map[string]string{"url": ""}, want: []string{`"url"`, "required"}},
-		{name: "url without scheme", set: map[string]string{"url": "127.0.0.1:6650"}, want: []string{`"url"`, "http://host:port"}},
+		{name: "url host without port or scheme", set: map[string]string{"url": "localhost"}, want: []string{`"url"`, "host:port"}},
+		{name: "url port out of range", set: map[string]string{"url": "127.0.0.1:70000"}, want: []string{`"url"`, "port"}},
+		{name: "url port not a number", set: map[string]string{"url": "http://127.0.0.1:http"}, want: []string{`"url"`}},
 		{name: "url other scheme", set: map[string]string{"url": "ftp://127.0.0.1:6650"}, want: []string{`"url"`}},
-		{name: "url without port", set: map[string]string{"url": "http://127.0.0.1"}, want: []string{`"url"`}},
+		{name: "url with query", set: map[string]string{"url": "http://127.0.0.1:6650?tls=1"}, want: []string{`"url"`}},
 		{name: "url with path", set: map[string]string{"url": "http://127.0.0.1:6650/danube"}, want: []string{`"url"`}},
 		{name: "url malformed", set: map[string]string{"url": "http://[::1:6650"}, want: []string{`"url"`}},
-		{name: "adminURL malformed", set: map[string]string{"adminURL": "localhost"}, want: []string{`"adminURL"`}},
 		{name: "token and tokenFile", set: map[string]string{"token": "x", "tokenFile": f.empty}, want: []string{`"token" and "tokenFile"`}},
 		{name: "tokenFile missing", set: map[string]string{"tokenFile": missing}, want: []string{`"tokenFile"`, missing}},
 		{name: "tokenFile unreadable", set: map[string]string{"tokenFile": f.dir}, want: []string{`"tokenFile"`}, atOpen: true},
@@ -63,6 +64,13 @@ func connectionInputs(f files) []badInput {
 		{name: "tls.certFile without key", set: map[string]string{"tls.certFile": f.notPEM}, want: []string{`"tls.certFile" and "tls.keyFile"`}},
 		{name: "tls.keyFile missing", set: map[string]string{"tls.certFile": f.notPEM, "tls.keyFile": missing}, want: []string{`"tls.keyFile"`}},
 		{name: "tls key pair not PEM", set: map[string]string{"tls.certFile": f.notPEM, "tls.keyFile": f.notPEM}, want: []string{`"tls.certFile"`}, atOpen: true},
+		{name: "tls.caFile and tls.caCert", set: map[string]string{"tls.caFile": f.notPEM, "tls.caCert": "x"}, want: []string{`"tls.caFile" and "tls.caCert"`}},
+		{name: "tls.certFile and tls.clientCert", set: map[string]string{"tls.certFile": f.notPEM, "tls.clientCert": "x", "tls.keyFile": f.notPEM}, want: []string{`"tls.certFile" and "tls.clientCert"`}},
+		{name: "tls.keyFile and tls.clientKey", set: map[string]string{"tls.certFile": f.notPEM, "tls.keyFile": f.notPEM, "tls.clientKey": "x"}, want: []string{`"tls.keyFile" and "tls.clientKey"`}},
+		{name: "tls.caCert not PEM", set: map[string]string{"tls.caCert": "not a certificate"}, want: []string{`"tls.caCert"`, "PEM"}},
+		{name: "tls.clientCert without key", set: map[string]string{"tls.clientCert": "x"}, want: []string{`"tls.clientCert" and "tls.clientKey"`}},
+		{name: "tls.clientCert not PEM", set: map[string]string{"tls.clientCert": "not a certificate", "tls.keyFile": f.notPEM}, want: []string{`"tls.clientCert"`, "PEM"}},
+		{name: "tls.clientKey not PEM", set: map[string]string{"tls.certFile": f.notPEM, "tls.clientKey": "not a key"}, want: []string{`"tls.clientKey"`, "PEM"}},
 		{name: "tls.enabled not a bool", set: map[string]string{"tls.enabled": "maybe"}, want: []string{"tls.enabled"}},
 		{name: "retry.max negative", set: map[string]string{"retry.max": "-1"}, want: []string{"retry.max"}},
 		{name: "retry.max not a number", set: map[string]string{"retry.max": "many"}, want: []string{"retry.max"}},
@@ -77,6 +85,7 @@ func connectionInputs(f files) []badInput {
 
 func sourceInputs(f files) []badInput {
 	return append(connectionInputs(f), []badInput{
+		{name: "adminURL malformed", set: map[string]string{"adminURL": "localhost"}, want: []string{`"adminURL"`, "host:port"}},
 		{name: "topics missing", set: map[string]string{"topics": ""}, want: []string{"topics"}},
 		{name: "topic without namespace", set: map[string]string{"topics": "orders"}, want: []string{`"topics"`, "orders"}},
 		{name: "topic with a third segment", set: map[string]string{"topics": "/default/orders/eu"}, want: []string{`"topics"`}},
@@ -121,6 +130,8 @@ func destinationInputs(f files) []badInput {
 		{name: "unknown ordering", set: map[string]string{"ordering": "random"}, want: []string{"ordering"}},
 		{name: "maxInFlight zero", set: map[string]string{"maxInFlight": "0"}, want: []string{"maxInFlight"}},
 		{name: "maxInFlight absurd", set: map[string]string{"maxInFlight": "100000000"}, want: []string{`"maxInFlight"`}},
+		{name: "maxProducers zero", set: map[string]string{"maxProducers": "0"}, want: []string{"maxProducers"}},
+		{name: "maxProducers absurd", set: map[string]string{"maxProducers": "100000000"}, want: []string{`"maxProducers"`}},
 		{name: "sendTimeout zero", set: map[string]string{"sendTimeout": "0s"}, want: []string{`"sendTimeout"`}},
 		{name: "sendTimeout negative", set: map[string]string{"sendTimeout": "-1s"}, want: []string{`"sendTimeout"`}},
 		{name: "sendTimeout not a duration", set: map[string]string{"sendTimeout": "forever"}, want: []string{"sendTimeout"}},
@@ -131,6 +142,8 @@ func destinationInputs(f files) []badInput {
 		{name: "unknown record format", set: map[string]string{"sdk.record.format": "xml"}, want: []string{`"sdk.record.format"`}},
 		{name: "record format template broken", set: map[string]string{"sdk.record.format": "template", "sdk.record.format.options": "{{ .Payload"}, want: []string{`"sdk.record.format.options"`}},
 		{name: "unknown parameter", set: map[string]string{"topics": "/default/orders"}, want: []string{`"topics"`, "unrecognized"}},
+		// The destination has no use for the admin API.
+		{name: "adminURL", set: map[string]string{"adminURL": "http://127.0.0.1:50051"}, want: []string{`"adminURL"`, "unrecognized"}},
 	}...)
 }
 

@@ -26,14 +26,15 @@ const (
 
 // Bounds that catch typos rather than encode broker limits.
 const (
-	MaxPartitions  = 1024
-	MaxMaxInFlight = 10000
+	MaxPartitions   = 1024
+	MaxMaxInFlight  = 10000
+	MaxMaxProducers = 100000
 )
 
 // DestinationConfig holds the destination's parameters.
 type DestinationConfig struct {
 	sdk.DefaultDestinationMiddleware
-	Connection
+	ServiceConnection
 
 	// Topic is where records are written: a static topic "/namespace/topic",
 	// or a Go template (with sprig functions) evaluated per record, e.g.
@@ -67,6 +68,11 @@ type DestinationConfig struct {
 	// MaxInFlight bounds the records sent to the broker but not yet
 	// confirmed, per topic. Higher values give more throughput and memory use.
 	MaxInFlight int `json:"maxInFlight" default:"256" validate:"gt=0"`
+	// MaxProducers bounds the producers kept open, one per topic written.
+	// When a topic template writes more topics than this, the producer of the
+	// least recently written topic is closed (after its sends complete) and
+	// created again when its topic is written again.
+	MaxProducers int `json:"maxProducers" default:"256" validate:"gt=0"`
 	// SendTimeout bounds the time from handing a record to the producer until
 	// the broker confirms it, retries included. Records not confirmed in time
 	// fail and are retried by Conduit.
@@ -103,7 +109,7 @@ func (c *DestinationConfig) Validate(ctx context.Context) error {
 	if err := c.DefaultDestinationMiddleware.Validate(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	if err := c.Connection.Validate(ctx); err != nil {
+	if err := c.ServiceConnection.Validate(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := c.RecordSerializer(); err != nil {
@@ -125,6 +131,9 @@ func (c *DestinationConfig) Validate(ctx context.Context) error {
 	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > MaxMaxInFlight {
 		errs = append(errs, fmt.Errorf(`"maxInFlight" is %d: use 1..%d`, c.MaxInFlight, MaxMaxInFlight))
+	}
+	if c.MaxProducers < 1 || c.MaxProducers > MaxMaxProducers {
+		errs = append(errs, fmt.Errorf(`"maxProducers" is %d: use 1..%d`, c.MaxProducers, MaxMaxProducers))
 	}
 	if c.SendTimeout <= 0 {
 		errs = append(errs, fmt.Errorf(`"sendTimeout" is %v: it must be positive, e.g. 30s`, c.SendTimeout))

@@ -11,7 +11,7 @@ import (
 
 func validDestinationConfig() DestinationConfig {
 	return DestinationConfig{
-		Connection: Connection{
+		ServiceConnection: ServiceConnection{
 			URL:             "http://127.0.0.1:6650",
 			RetryMax:        5,
 			RetryMaxBackoff: 5 * time.Second,
@@ -20,6 +20,7 @@ func validDestinationConfig() DestinationConfig {
 		DispatchStrategy: DispatchReliable,
 		Ordering:         OrderingKey,
 		MaxInFlight:      256,
+		MaxProducers:     256,
 		SendTimeout:      30 * time.Second,
 		Metadata:         DestinationMetadata{Attributes: true},
 	}

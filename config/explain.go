@@ -15,7 +15,7 @@ import (
 // requires, TLS on one side only. Other errors come back unchanged. The hint
 // never includes the token or key material, only parameter names and file
 // paths.
-func (c *Connection) ExplainError(err error) error {
+func (c *ServiceConnection) ExplainError(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -26,7 +26,7 @@ func (c *Connection) ExplainError(err error) error {
 	return fmt.Errorf("%s: %w", hint, err)
 }
 
-func (c *Connection) hint(err error) string {
+func (c *ServiceConnection) hint(err error) string {
 	msg := err.Error()
 	tlsOn := c.UseTLS()
 	switch {
@@ -34,14 +34,14 @@ func (c *Connection) hint(err error) string {
 		return c.tokenHint(msg)
 	case strings.Contains(msg, "x509: certificate signed by unknown authority"):
 		return `the broker's certificate is not signed by a CA this connector trusts: set "tls.caFile" to the PEM ` +
-			`file of the CA that signed it`
+			`file of the CA that signed it (or "tls.caCert" to its PEM contents)`
 	case strings.Contains(msg, "x509: certificate is valid for"):
 		return `the broker's certificate does not name the host in "url": use a host name the certificate holds, ` +
 			`or set "tls.serverName" to one`
 	case strings.Contains(msg, "certificate required"),
-		tlsOn && c.TLS.CertFile == "" && (strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset")):
+		tlsOn && !c.TLS.cert().set() && (strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset")):
 		return `the broker refused the connection during the TLS handshake, as brokers that require a client ` +
-			`certificate (mutual TLS) do: set "tls.certFile" and "tls.keyFile"`
+			`certificate (mutual TLS) do: set "tls.certFile" and "tls.keyFile" (or "tls.clientCert" and "tls.clientKey")`
 	case strings.Contains(msg, "first record does not look like a TLS handshake"):
 		return `the broker does not serve TLS: use an http:// "url" and no TLS (no token, no tls.* parameters)`
 	case !tlsOn && strings.Contains(msg, "error reading server preface"):
@@ -52,7 +52,7 @@ func (c *Connection) hint(err error) string {
 	}
 }
 
-func (c *Connection) tokenHint(msg string) string {
+func (c *ServiceConnection) tokenHint(msg string) string {
 	switch {
 	case c.Token == "" && c.TokenFile == "":
 		return `the broker requires a JWT: set "tokenFile" (or "token") to a valid token for this broker`

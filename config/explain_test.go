@@ -15,20 +15,20 @@ func TestExplainError(t *testing.T) {
 	unauthenticated := fmt.Errorf("create producer: %w", danubeclient.ErrUnauthenticated)
 	tests := []struct {
 		name string
-		conn Connection
+		conn ServiceConnection
 		err  error
 		want string // "" means unchanged
 	}{
-		{"nil", Connection{}, nil, ""},
-		{"unrelated", Connection{}, errors.New("topic not found"), ""},
-		{"no token", Connection{}, unauthenticated, `set "tokenFile" (or "token")`},
-		{"token rejected", Connection{Token: "secret-jwt"}, unauthenticated, `the JWT in "token"`},
-		{"token file rejected", Connection{TokenFile: "/run/jwt"}, unauthenticated, `the JWT in "tokenFile" (/run/jwt)`},
-		{"unknown CA", Connection{URL: "https://b:1"}, errors.New("x509: certificate signed by unknown authority"), `"tls.caFile"`},
-		{"other host", Connection{URL: "https://b:1"}, errors.New("x509: certificate is valid for a, not b"), `"tls.serverName"`},
-		{"client certificate", Connection{URL: "https://b:1"}, errors.New("remote error: tls: certificate required"), `"tls.certFile"`},
-		{"TLS to plaintext", Connection{URL: "https://b:1"}, errors.New("tls: first record does not look like a TLS handshake"), `http://`},
-		{"plaintext to TLS", Connection{URL: "http://b:1"}, errors.New("error reading server preface: EOF"), `https://`},
+		{"nil", ServiceConnection{}, nil, ""},
+		{"unrelated", ServiceConnection{}, errors.New("topic not found"), ""},
+		{"no token", ServiceConnection{}, unauthenticated, `set "tokenFile" (or "token")`},
+		{"token rejected", ServiceConnection{Token: "secret-jwt"}, unauthenticated, `the JWT in "token"`},
+		{"token file rejected", ServiceConnection{TokenFile: "/run/jwt"}, unauthenticated, `the JWT in "tokenFile" (/run/jwt)`},
+		{"unknown CA", ServiceConnection{URL: "https://b:1"}, errors.New("x509: certificate signed by unknown authority"), `"tls.caFile"`},
+		{"other host", ServiceConnection{URL: "https://b:1"}, errors.New("x509: certificate is valid for a, not b"), `"tls.serverName"`},
+		{"client certificate", ServiceConnection{URL: "https://b:1"}, errors.New("remote error: tls: certificate required"), `"tls.certFile"`},
+		{"TLS to plaintext", ServiceConnection{URL: "https://b:1"}, errors.New("tls: first record does not look like a TLS handshake"), `http://`},
+		{"plaintext to TLS", ServiceConnection{URL: "http://b:1"}, errors.New("error reading server preface: EOF"), `https://`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

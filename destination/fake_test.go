@@ -24,11 +24,16 @@ type fakeProducer struct {
 	refuse func(danubeclient.Message) error
 	// inline completes sends before SendAsync returns.
 	inline bool
+	// hold, when set, delays every completion until it is closed.
+	hold chan struct{}
 
-	mu      sync.Mutex
-	sent    []danubeclient.Message
-	flushes int
-	closed  bool
+	mu       sync.Mutex
+	sent     []danubeclient.Message
+	flushes  int
+	closed   bool
+	inFlight int
+	// closedInFlight records a Close while sends were still in flight.
+	closedInFlight bool
 }
 
 func (p *fakeProducer) SendAsync(ctx context.Context, msg danubeclient.Message, done func(error)) error {
@@ -39,16 +44,26 @@ func (p *fakeProducer) SendAsync(ctx context.Context, msg danubeclient.Message, 
 	}
 	p.mu.Lock()
 	p.sent = append(p.sent, msg)
+	p.inFlight++
 	p.mu.Unlock()
 	var err error
 	if p.outcome != nil {
 		err = p.outcome(msg)
 	}
-	if p.inline {
+	complete := func() {
+		if p.hold != nil {
+			<-p.hold
+		}
+		p.mu.Lock()
+		p.inFlight--
+		p.mu.Unlock()
 		done(err)
+	}
+	if p.inline {
+		complete()
 		return nil
 	}
-	go done(err)
+	go complete()
 	return nil
 }
 
@@ -63,7 +78,14 @@ func (p *fakeProducer) Close(context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
+	p.closedInFlight = p.closedInFlight || p.inFlight > 0
 	return nil
+}
+
+func (p *fakeProducer) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
 }
 
 func (p *fakeProducer) sentKeys() []string {
@@ -82,7 +104,8 @@ type fakeBroker struct {
 	createErr func(topic string) error
 
 	mu        sync.Mutex
-	producers map[string]*fakeProducer
+	producers map[string]*fakeProducer // the latest of each topic
+	created   []*fakeProducer          // all, in creation order
 }
 
 func (b *fakeBroker) factory(_ context.Context, topic string) (Producer, error) {
@@ -101,7 +124,21 @@ func (b *fakeBroker) factory(_ context.Context, topic string) (Producer, error) 
 		b.producers = map[string]*fakeProducer{}
 	}
 	b.producers[topic] = p
+	b.created = append(b.created, p)
 	return p, nil
+}
+
+// createdFor returns every producer created for topic, oldest first.
+func (b *fakeBroker) createdFor(topic string) []*fakeProducer {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []*fakeProducer
+	for _, p := range b.created {
+		if p.topic == topic {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (b *fakeBroker) producer(topic string) *fakeProducer {

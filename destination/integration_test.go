@@ -33,7 +33,7 @@ func startBroker(t *testing.T, opts ...danubetest.Option) *danubetest.Broker {
 // brokerConfig is a destination config for b with the parameters' defaults.
 func brokerConfig(b *danubetest.Broker, topic string) *config.DestinationConfig {
 	return &config.DestinationConfig{
-		Connection: config.Connection{
+		ServiceConnection: config.ServiceConnection{
 			URL:             b.URL(),
 			RetryMax:        10,
 			RetryMaxBackoff: 500 * time.Millisecond,
@@ -43,6 +43,7 @@ func brokerConfig(b *danubetest.Broker, topic string) *config.DestinationConfig 
 		ProducerName:     "test-destination",
 		Ordering:         config.OrderingKey,
 		MaxInFlight:      256,
+		MaxProducers:     256,
 		SendTimeout:      30 * time.Second,
 		Metadata:         config.DestinationMetadata{Attributes: true},
 	}

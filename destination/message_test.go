@@ -13,10 +13,11 @@ import (
 
 func mapperConfig() *config.DestinationConfig {
 	return &config.DestinationConfig{
-		Topic:       "/default/t",
-		SendTimeout: defaultTestSendTimeout,
-		Ordering:    config.OrderingKey,
-		Metadata:    config.DestinationMetadata{Attributes: true},
+		Topic:        "/default/t",
+		SendTimeout:  defaultTestSendTimeout,
+		Ordering:     config.OrderingKey,
+		MaxProducers: 256,
+		Metadata:     config.DestinationMetadata{Attributes: true},
 	}
 }
 

@@ -23,6 +23,7 @@ func Open(ctx context.Context, cfg *config.DestinationConfig) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connection parameters: %w", err)
 	}
+	clientCfg.Logger = config.ClientLogger(sdk.Logger(ctx))
 	client, err := danubeclient.NewClient(clientCfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", cfg.URL, err)
@@ -49,7 +50,24 @@ func Open(ctx context.Context, cfg *config.DestinationConfig) (*Writer, error) {
 			return nil, errors.Join(err, w.Close(ctx))
 		}
 	}
+	logOpened(ctx, cfg, opts.Name)
 	return w, nil
+}
+
+// logOpened says once what the destination writes to; nothing secret.
+func logOpened(ctx context.Context, cfg *config.DestinationConfig, producer string) {
+	auth := "none"
+	if cfg.Token != "" || cfg.TokenFile != "" {
+		auth = "jwt"
+	}
+	topicField := "topic"
+	if config.IsTopicTemplate(cfg.Topic) {
+		topicField = "topicTemplate"
+	}
+	sdk.Logger(ctx).Info().Str("url", cfg.URL).Bool("tls", cfg.UseTLS()).Str("auth", auth).
+		Str(topicField, cfg.Topic).Int("partitions", cfg.Partitions).Int("maxProducers", cfg.MaxProducers).
+		Str("dispatchStrategy", cfg.DispatchStrategy).Str("ordering", cfg.Ordering).Str("producer", producer).
+		Msg("destination connected to Danube")
 }
 
 // producerOptions holds everything but the topic.

@@ -43,7 +43,7 @@ func New(cfg *config.DestinationConfig, create ProducerFactory) (*Writer, error)
 	return &Writer{
 		router:      router,
 		mapper:      mapper,
-		producers:   newProducers(create),
+		producers:   newProducers(create, cfg.MaxProducers),
 		explainConn: cfg.ExplainError,
 		deadlines:   newDeadlines(cfg.SendTimeout),
 	}, nil
@@ -58,6 +58,7 @@ func New(cfg *config.DestinationConfig, create ProducerFactory) (*Writer, error)
 func (w *Writer) Write(ctx context.Context, records []opencdc.Record) (int, error) {
 	b := &w.batch
 	w.prepareBatch(len(records))
+	w.producers.begin()
 	for i := range records {
 		if b.failedBefore(i) {
 			break
@@ -70,6 +71,7 @@ func (w *Writer) Write(ctx context.Context, records []opencdc.Record) (int, erro
 	}
 	b.wg.Wait()
 	w.deadlines.release()
+	w.producers.end(ctx)
 
 	n := b.firstFailed()
 	if n == len(records) {

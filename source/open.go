@@ -33,7 +33,7 @@ func Open(ctx context.Context, cfg *config.SourceConfig, resume opencdc.Position
 		}
 		pos = &p
 	}
-	c, err := connect(cfg)
+	c, err := connect(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func (r *Reader) Close(ctx context.Context) error {
 // the broker keeps the subscription and its position, so messages published
 // from now on are kept for the pipeline.
 func CreateSubscription(ctx context.Context, cfg *config.SourceConfig) error {
-	c, err := connect(cfg)
+	c, err := connect(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -188,7 +188,7 @@ func DeleteSubscription(ctx context.Context, cfg *config.SourceConfig) error {
 				"remove it with the admin API's Unsubscribe on each partition")
 		return nil
 	}
-	c, err := connect(cfg)
+	c, err := connect(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -207,12 +207,14 @@ type clients struct {
 	admin  *danubeclient.Admin
 }
 
-// connect builds the client and, with adminURL, the admin client.
-func connect(cfg *config.SourceConfig) (clients, error) {
+// connect builds the client, logging to Conduit's log, and, with adminURL,
+// the admin client.
+func connect(ctx context.Context, cfg *config.SourceConfig) (clients, error) {
 	ccfg, err := cfg.ClientConfig(cfg.URL)
 	if err != nil {
 		return clients{}, fmt.Errorf("connect: %w", err)
 	}
+	ccfg.Logger = config.ClientLogger(sdk.Logger(ctx))
 	client, err := danubeclient.NewClient(ccfg)
 	if err != nil {
 		return clients{}, fmt.Errorf("connect to %s: %w", cfg.URL, err)

@@ -89,6 +89,9 @@ type Client struct {
 	log         *slog.Logger
 	dialOpts    []grpc.DialOption
 	reqID       atomic.Uint64
+	// warnedUnspecified is set once the broker's unspecified advertised
+	// address has been warned about.
+	warnedUnspecified atomic.Bool
 
 	mu      sync.Mutex
 	closed  bool

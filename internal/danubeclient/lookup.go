@@ -3,6 +3,7 @@ package danubeclient
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strconv"
@@ -192,7 +193,11 @@ func (c *Client) lookupOnce(ctx context.Context, topic string) (*route, error) {
 	if unspecifiedHost(connectURL) {
 		// A broker listening on 0.0.0.0 without an advertised address
 		// advertises that; it is reachable only as the service URL.
-		c.log.WarnContext(ctx, "the broker advertises an unspecified address: using the service URL instead "+
+		level := slog.LevelDebug
+		if c.warnedUnspecified.CompareAndSwap(false, true) {
+			level = slog.LevelWarn // once per client, not per topic
+		}
+		c.log.Log(ctx, level, "the broker advertises an unspecified address: using the service URL instead "+
 			"(start the broker with --advertised-addr)", "topic", topic, "connect_url", connectURL, "service_url", c.serviceURL)
 		return c.service, nil
 	}

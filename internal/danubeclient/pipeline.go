@@ -31,10 +31,12 @@ func (p *Producer) SendAsync(ctx context.Context, msg Message, done func(error))
 	return p.pipe.submit(ctx, part, &msg, done)
 }
 
-// pipeline runs pipelined sends on a small pool of workers (at most
-// MaxInFlight, started on first use) rather than a goroutine per message. A
-// worker that finishes a message of an ordered lane takes the lane's next
-// message itself, so a lane never has two sends in flight.
+// pipeline runs pipelined sends on a small pool of workers rather than a
+// goroutine per message. Workers start as accepted sends outnumber them, up
+// to MaxInFlight, so a producer that sends one message at a time (e.g. one
+// of many topics a template writes) keeps one worker. A worker that finishes
+// a message of an ordered lane takes the lane's next message itself, so a
+// lane never has two sends in flight.
 type pipeline struct {
 	p        *Producer
 	ordering Ordering
@@ -46,7 +48,7 @@ type pipeline struct {
 	workers  sync.WaitGroup
 
 	mu      sync.Mutex
-	started bool
+	running int // workers started; they run until close
 	closed  bool
 	pending int
 	idle    chan struct{} // closed when pending drops to 0; nil while nobody waits
@@ -127,14 +129,8 @@ func (pl *pipeline) submit(ctx context.Context, part int, msg *Message, done fun
 		pl.release(j)
 		return fmt.Errorf("producer %q: send: %w", pl.p.opts.Name, ErrClosed)
 	}
-	if !pl.started {
-		pl.started = true
-		for range cap(pl.jobs) {
-			pl.workers.Go(pl.work)
-		}
-	}
 	if pl.ordering == OrderNone {
-		pl.pending++
+		pl.accept()
 		pl.jobs <- j
 		pl.mu.Unlock()
 		return nil
@@ -155,7 +151,7 @@ func (pl *pipeline) submit(ctx context.Context, part int, msg *Message, done fun
 		return fmt.Errorf("producer %q: send to topic %q: %w (flush to resume the lane): %w",
 			pl.p.opts.Name, pl.p.parts[part].topic, ErrPredecessorFailed, cause)
 	}
-	pl.pending++
+	pl.accept()
 	j.lane = l
 	if l.busy {
 		if l.tail == nil {
@@ -170,6 +166,18 @@ func (pl *pipeline) submit(ctx context.Context, part int, msg *Message, done fun
 	}
 	pl.mu.Unlock()
 	return nil
+}
+
+// accept counts a send as accepted and starts a worker while there are
+// fewer workers than accepted sends, up to MaxInFlight. A job in the channel
+// thus waits at most for a worker to finish running a done callback. Called
+// with mu held.
+func (pl *pipeline) accept() {
+	pl.pending++
+	if pl.running < pl.pending && pl.running < cap(pl.jobs) {
+		pl.running++
+		pl.workers.Go(pl.work)
+	}
 }
 
 // release frees j's slot and returns j to the pool.
@@ -314,7 +322,7 @@ func (pl *pipeline) close(ctx context.Context) error {
 		_ = pl.flush(context.Background()) //nolint:contextcheck // cannot fail without a deadline
 	}
 	pl.mu.Lock()
-	started := pl.started
+	started := pl.running > 0
 	pl.mu.Unlock()
 	if started {
 		close(pl.jobs)

@@ -193,19 +193,27 @@ func TestSendAsyncOrderNoneRunsConcurrently(t *testing.T) {
 	is.Equal(len(b.stored("/default/t")), n)
 }
 
-func TestSendAsyncBlocksAtMaxInFlight(t *testing.T) {
-	is := is.New(t)
-	b := newFakeBroker(t)
-	release := make(chan struct{})
-	var started atomic.Int32
-	b.sendHook = func(ctx context.Context, _ *danubepb.StreamMessage) error {
-		started.Add(1)
+// holdingHook counts sends in started and holds each after the first free
+// until release is closed (or its context ends).
+func holdingHook(started *atomic.Int32, free int32, release <-chan struct{}) func(context.Context, *danubepb.StreamMessage) error {
+	return func(ctx context.Context, _ *danubepb.StreamMessage) error {
+		if started.Add(1) <= free {
+			return nil
+		}
 		select {
 		case <-release:
 		case <-ctx.Done():
 		}
 		return nil
 	}
+}
+
+func TestSendAsyncBlocksAtMaxInFlight(t *testing.T) {
+	is := is.New(t)
+	b := newFakeBroker(t)
+	release := make(chan struct{})
+	var started atomic.Int32
+	b.sendHook = holdingHook(&started, 0, release)
 	c := newTestClient(t, testConfig(b.url))
 	p := newTestProducer(t, c, ProducerOptions{
 		Topic: "/default/t", Name: "prod", Dispatch: Reliable,
@@ -372,4 +380,48 @@ func TestCloseCutsShortWhenContextEnds(t *testing.T) {
 	for _, e := range errs {
 		is.True(e != nil)
 	}
+}
+
+// TestSendAsyncStartsWorkersOnDemand checks that a producer sending one
+// message at a time runs one worker, not MaxInFlight, and that concurrent
+// sends still get a worker each, up to MaxInFlight.
+func TestSendAsyncStartsWorkersOnDemand(t *testing.T) {
+	is := is.New(t)
+	b := newFakeBroker(t)
+	release := make(chan struct{})
+	var started atomic.Int32
+	// The first 10 sends, one at a time, complete at once.
+	b.sendHook = holdingHook(&started, 10, release)
+	c := newTestClient(t, testConfig(b.url))
+	p := newTestProducer(t, c, ProducerOptions{
+		Topic: "/default/t", Name: "prod", Dispatch: Reliable,
+		MaxInFlight: 16, Ordering: OrderNone,
+	})
+	running := func() int {
+		p.pipe.mu.Lock()
+		defer p.pipe.mu.Unlock()
+		return p.pipe.running
+	}
+	for range 5 {
+		is.NoErr(p.Send(context.Background(), Message{Payload: []byte("x")}))
+	}
+	is.Equal(running(), 0) // Send does not use the pipeline
+	var d doneCounter
+	for i := range 5 {
+		is.NoErr(p.SendAsync(context.Background(), Message{Payload: []byte("x")}, d.done(i)))
+		is.NoErr(p.Flush(context.Background()))
+	}
+	is.Equal(running(), 1)
+
+	for i := range 20 {
+		is.NoErr(p.SendAsync(context.Background(), Message{Payload: []byte("x")}, d.done(5+i)))
+		if i == 15 {
+			// MaxInFlight sends are on the wire, each with its own worker.
+			eventually(t, "16 sends on the wire", func() bool { return started.Load() == 5+5+16 })
+			close(release)
+		}
+	}
+	is.NoErr(p.Flush(context.Background()))
+	d.check(t, 25)
+	is.Equal(running(), 16)
 }

@@ -188,18 +188,33 @@ func (p *Producer) Send(ctx context.Context, msg Message) error {
 	return pp.send(ctx, &msg, p.pipe.abort)
 }
 
+// checkHealth asks the broker about each partition's producer. It logs a
+// failing check once when checks start failing and once when they pass
+// again, not at every interval.
 func (p *Producer) checkHealth(ctx context.Context) {
 	for _, pp := range p.parts {
 		s := pp.cur.Load()
 		closed, err := p.c.healthCheck(ctx, s.r, danubepb.HealthCheckRequest_Producer, s.id)
 		switch {
+		case err != nil && ctx.Err() != nil:
+			return // the producer is closing
 		case err != nil:
-			p.c.log.DebugContext(ctx, "producer health check failed", "topic", pp.topic, "producer", pp.name, "error", err)
+			if pp.unhealthy.CompareAndSwap(false, true) {
+				p.c.log.WarnContext(ctx, "producer health check failed; sends retry and re-create the producer as needed",
+					"topic", pp.topic, "producer", pp.name, "error", err)
+			} else {
+				p.c.log.DebugContext(ctx, "producer health check failed", "topic", pp.topic, "producer", pp.name, "error", err)
+			}
+			continue
 		case closed:
-			p.c.log.InfoContext(ctx, "broker closed the producer: re-creating it", "topic", pp.topic, "producer", pp.name)
+			p.c.log.InfoContext(ctx, "the broker no longer knows the producer: re-creating it", "topic", pp.topic, "producer", pp.name)
 			if err := pp.recreate(ctx, s, p.c.retry); err != nil {
 				p.c.log.WarnContext(ctx, "re-creating the producer failed", "topic", pp.topic, "producer", pp.name, "error", err)
+				continue
 			}
+		}
+		if pp.unhealthy.CompareAndSwap(true, false) {
+			p.c.log.InfoContext(ctx, "producer health check passes again", "topic", pp.topic, "producer", pp.name)
 		}
 	}
 }
@@ -241,9 +256,10 @@ type partProducer struct {
 	schemaV  *uint32
 	reqID    atomic.Uint64
 
-	cur      atomic.Pointer[producerSession]
-	mu       sync.Mutex
-	creating chan struct{} // non-nil while a re-create runs; closed when it ends
+	cur       atomic.Pointer[producerSession]
+	unhealthy atomic.Bool // the last health check failed
+	mu        sync.Mutex
+	creating  chan struct{} // non-nil while a re-create runs; closed when it ends
 }
 
 // producerSession is one broker-side incarnation of the producer.
@@ -333,6 +349,12 @@ func (pp *partProducer) recreate(ctx context.Context, stale *producerSession, po
 		pp.mu.Unlock()
 
 		s, err := pp.create(ctx, policy)
+		if err == nil && s.id != stale.id {
+			// The broker gave a new id: it had lost the producer (restart,
+			// topic moved). Re-registering under the same id is routine.
+			pp.c.log.InfoContext(ctx, "producer re-created on the broker", "topic", pp.topic, "producer", pp.name,
+				"broker", s.r.brokerURL)
+		}
 
 		pp.mu.Lock()
 		if err == nil {
