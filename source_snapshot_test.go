@@ -2,6 +2,7 @@ package danube
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/conduitio/conduit-commons/opencdc"
 	"github.com/matryer/is"
+	"github.com/rs/zerolog"
 
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
@@ -238,15 +240,33 @@ func TestSourceSnapshot_CorruptSegmentNamesSegmentAndOffset(t *testing.T) {
 
 	s := e.created(snapshotParams(e, root, topic))
 	is.Equal(payloadSeqs(readAcking(t, s, 5)), seqRange(0, 5))
+	var logs syncBuffer
+	ctx := zerolog.New(&logs).WithContext(srcCtx(t))
 	var readErr error
 	for range 5 {
-		if _, readErr = s.Read(srcCtx(t)); readErr != nil {
+		if _, readErr = s.ReadN(ctx, 10); readErr != nil {
 			break
 		}
 	}
 	is.True(readErr != nil)
 	is.True(strings.Contains(readErr.Error(), filepath.Base(segs[0])))
 	is.True(strings.Contains(readErr.Error(), "offset 9"))
+	// The error is logged by the connector too: Conduit often drops the one
+	// the SDK returns (see logFailure).
+	is.True(strings.Contains(logs.String(), `"level":"error"`))
+	is.True(strings.Contains(logs.String(), readErr.Error()))
+}
+
+func TestSource_AStopIsNotLoggedAsAFailure(t *testing.T) {
+	is := is.New(t)
+	e := newSourceEnv(t)
+	s := e.created(e.params("/default/quiet"))
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(zerolog.New(&logs).WithContext(srcCtx(t)))
+	cancel() // Conduit stops the pipeline
+	_, err := s.Read(ctx)
+	is.True(errors.Is(err, context.Canceled))
+	is.True(!strings.Contains(logs.String(), `"level":"error"`))
 }
 
 func TestSourceSnapshot_HistoryWithoutSegmentsFailsClearly(t *testing.T) {
