@@ -57,7 +57,8 @@ func (s *Source) Read(ctx context.Context) (opencdc.Record, error) {
 	if s.reader == nil {
 		return opencdc.Record{}, errSourceNotOpen
 	}
-	return s.reader.Read(ctx)
+	rec, err := s.reader.Read(ctx)
+	return rec, logFailure(ctx, "read", err)
 }
 
 // ReadN returns between 1 and n records, blocking only until the first.
@@ -65,7 +66,8 @@ func (s *Source) ReadN(ctx context.Context, n int) ([]opencdc.Record, error) {
 	if s.reader == nil {
 		return nil, errSourceNotOpen
 	}
-	return s.reader.ReadN(ctx, n)
+	recs, err := s.reader.ReadN(ctx, n)
+	return recs, logFailure(ctx, "read", err)
 }
 
 // Ack acknowledges the record at pos to the broker without waiting for it.
@@ -73,7 +75,21 @@ func (s *Source) Ack(ctx context.Context, pos opencdc.Position) error {
 	if s.reader == nil {
 		return errSourceNotOpen
 	}
-	return s.reader.Ack(ctx, pos)
+	return logFailure(ctx, "acknowledge", s.reader.Ack(ctx, pos))
+}
+
+// logFailure logs err, the error that stops the pipeline, and returns it.
+// The SDK ends the source's stream with it, but Conduit rarely shows it:
+// forwarding the acknowledgement of a record still in the pipeline fails
+// first ("failed to forward ack to source connector: EOF"), that stops the
+// pipeline, and the read error is dropped with the cancelled context. Our
+// log lines reach Conduit's log. A stop (a cancelled context) is no failure.
+func logFailure(ctx context.Context, what string, err error) error {
+	if err == nil || ctx.Err() != nil || errors.Is(err, context.Canceled) {
+		return err
+	}
+	sdk.Logger(ctx).Error().Err(err).Msgf("danube source: %s failed; the pipeline stops", what)
+	return err
 }
 
 // Teardown waits (bounded) for pending acknowledgements and disconnects. It

@@ -2,6 +2,7 @@ package danube
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,10 +13,12 @@ import (
 
 	"github.com/conduitio/conduit-commons/opencdc"
 	"github.com/matryer/is"
+	"github.com/rs/zerolog"
 
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/source"
+	"github.com/conduitio-labs/conduit-connector-danube/test/harness"
 )
 
 // snapshotEnv is a test broker that exports sealed segments into a
@@ -64,6 +67,15 @@ func assertContiguous(t *testing.T, recs []opencdc.Record) map[string]int {
 		next[part]++
 	}
 	return next
+}
+
+// distinctSeqs counts the different payload sequence numbers in recs.
+func distinctSeqs(recs []opencdc.Record) int {
+	seen := map[int]bool{}
+	for _, q := range payloadSeqs(recs) {
+		seen[q] = true
+	}
+	return len(seen)
 }
 
 func TestSourceSnapshot_HistoryWithoutLiveTraffic(t *testing.T) {
@@ -161,11 +173,34 @@ func TestSourceSnapshot_PartitionedTopic(t *testing.T) {
 		total += n
 	}
 	is.Equal(total, 60)
-	seen := map[int]bool{}
-	for _, q := range payloadSeqs(recs) {
-		seen[q] = true
-	}
-	is.Equal(len(seen), 60)
+	is.Equal(distinctSeqs(recs), 60)
+	expectNoRecord(t, s)
+}
+
+// A real broker's segments hold frames of concurrent sends out of offset
+// order; the snapshot still emits every offset once, in order.
+func TestSourceSnapshot_HistoryWithFramesOutOfOrder(t *testing.T) {
+	is := is.New(t)
+	e, root := snapshotEnv(t, 0)
+	const topic = "/default/late"
+	is.NoErr(e.admin.CreatePartitionedTopic(srcCtx(t), topic, 2, danubeclient.Reliable))
+	p := e.producer(topic, 2)
+	e.publish(p, 60, nil)
+	// In each partition offset 1 overtook 0 (so its first segment is listed)
+	// and the last two frames are swapped.
+	is.NoErr(e.broker.SealSegmentsInFrameOrder(func(_ string, offs []uint64) []uint64 {
+		offs[0], offs[1] = offs[1], offs[0]
+		n := len(offs)
+		offs[n-2], offs[n-1] = offs[n-1], offs[n-2]
+		return offs
+	}))
+
+	s := e.created(snapshotParams(e, root, topic))
+	e.publish(p, 20, nil) // live, after the history
+	recs := readAcking(t, s, 80)
+	counts := assertContiguous(t, recs)
+	is.Equal(counts[topic+"-part-0"]+counts[topic+"-part-1"], 80)
+	is.Equal(distinctSeqs(recs), 80)
 	expectNoRecord(t, s)
 }
 
@@ -206,15 +241,33 @@ func TestSourceSnapshot_CorruptSegmentNamesSegmentAndOffset(t *testing.T) {
 
 	s := e.created(snapshotParams(e, root, topic))
 	is.Equal(payloadSeqs(readAcking(t, s, 5)), seqRange(0, 5))
+	var logs harness.SyncBuffer
+	ctx := zerolog.New(&logs).WithContext(srcCtx(t))
 	var readErr error
 	for range 5 {
-		if _, readErr = s.Read(srcCtx(t)); readErr != nil {
+		if _, readErr = s.ReadN(ctx, 10); readErr != nil {
 			break
 		}
 	}
 	is.True(readErr != nil)
 	is.True(strings.Contains(readErr.Error(), filepath.Base(segs[0])))
 	is.True(strings.Contains(readErr.Error(), "offset 9"))
+	// The error is logged by the connector too: Conduit often drops the one
+	// the SDK returns (see logFailure).
+	is.True(strings.Contains(logs.String(), `"level":"error"`))
+	is.True(strings.Contains(logs.String(), readErr.Error()))
+}
+
+func TestSource_AStopIsNotLoggedAsAFailure(t *testing.T) {
+	is := is.New(t)
+	e := newSourceEnv(t)
+	s := e.created(e.params("/default/quiet"))
+	var logs harness.SyncBuffer
+	ctx, cancel := context.WithCancel(zerolog.New(&logs).WithContext(srcCtx(t)))
+	cancel() // Conduit stops the pipeline
+	_, err := s.Read(ctx)
+	is.True(errors.Is(err, context.Canceled))
+	is.True(!strings.Contains(logs.String(), `"level":"error"`))
 }
 
 func TestSourceSnapshot_HistoryWithoutSegmentsFailsClearly(t *testing.T) {

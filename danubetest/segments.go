@@ -3,6 +3,7 @@ package danubetest
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/segment"
@@ -34,7 +35,28 @@ func (b *Broker) SealSegments() error {
 	errs := []error{b.segErr}
 	b.segErr = nil
 	for _, t := range b.topics {
-		errs = append(errs, b.sealLocked(t))
+		errs = append(errs, b.sealLocked(t, nil))
+	}
+	return errors.Join(errs...)
+}
+
+// FrameOrder returns the offsets of one segment of topic in the order its
+// frames are to be written: a permutation of offsets (ascending).
+type FrameOrder func(topic string, offsets []uint64) []uint64
+
+// SealSegmentsInFrameOrder is SealSegments with each segment's frames
+// written in the sequence that order returns. A real broker's WAL holds frames out of
+// offset order when concurrent sends to a partition overtake each other
+// between offset assignment and the write queue (wal.rs append); this
+// broker assigns and appends under one lock, so tests ask for that order.
+// As the real exporter, it names and describes each segment by its first
+// and last frames. An order that is not a permutation seals nothing.
+func (b *Broker) SealSegmentsInFrameOrder(order FrameOrder) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var errs []error
+	for _, t := range b.topics {
+		errs = append(errs, b.sealLocked(t, order))
 	}
 	return errors.Join(errs...)
 }
@@ -47,7 +69,7 @@ func (b *Broker) autoSealLocked(t *topic) {
 	if n <= 0 || uint64(len(t.log))-t.sealed < uint64(n) {
 		return
 	}
-	if err := b.sealLocked(t); err != nil && b.segErr == nil {
+	if err := b.sealLocked(t, nil); err != nil && b.segErr == nil {
 		b.segErr = err
 	}
 }
@@ -56,21 +78,36 @@ func (b *Broker) autoSealLocked(t *topic) {
 // and publishes the descriptor, in that order, so a listed segment always
 // exists. The write happens under the broker lock on purpose: a segment is
 // a small local file, and SendMessage returning after the seal makes tests
-// deterministic.
-func (b *Broker) sealLocked(t *topic) error {
+// deterministic. order (nil: offset order) gives the order of the frames.
+func (b *Broker) sealLocked(t *topic, order FrameOrder) error {
 	if b.cfg.segmentDir == "" || !t.reliable || t.sealed >= uint64(len(t.log)) {
 		return nil
 	}
+	offsets := make([]uint64, 0, uint64(len(t.log))-t.sealed)
+	for off := t.sealed; off < uint64(len(t.log)); off++ {
+		offsets = append(offsets, off)
+	}
+	if order != nil {
+		written := order(t.name, slices.Clone(offsets))
+		if !slices.Equal(slices.Sorted(slices.Values(written)), offsets) {
+			return fmt.Errorf("danubetest: seal segment of %s: frame order %v is not a permutation of offsets %d..%d",
+				t.name, written, offsets[0], offsets[len(offsets)-1])
+		}
+		offsets = written
+	}
 	var data []byte
-	for _, p := range t.log[t.sealed:] {
-		m := segment.MessageFromProto(p)
+	for _, off := range offsets {
+		m := segment.MessageFromProto(t.log[off])
 		data = segment.AppendMessageFrame(data, &m)
 	}
+	// The real exporter takes the segment's offsets from its first and last
+	// frames (frames.rs extract_offsets), not its lowest and highest.
 	now := b.cfg.now()
+	first, last := offsets[0], offsets[len(offsets)-1]
 	seg := sealedSegment{
-		id:        segment.SegmentID(t.sealed, now),
-		start:     t.sealed,
-		end:       uint64(len(t.log)) - 1,
+		id:        segment.SegmentID(first, now),
+		start:     first,
+		end:       last,
 		createdAt: uint64(now.Unix()),
 	}
 	info, err := b.segmentStore().Put(t.name, seg.id, data)
@@ -79,7 +116,7 @@ func (b *Broker) sealLocked(t *topic) error {
 	}
 	seg.size, seg.etag = info.Size, info.ETag
 	t.segments = append(t.segments, seg)
-	t.sealed = seg.end + 1
+	t.sealed = uint64(len(t.log))
 	return nil
 }
 

@@ -219,3 +219,59 @@ func TestSegmentOptionsAreChecked(t *testing.T) {
 	_, err = New(WithSegmentDir(t.TempDir()), WithSegmentSealEvery(-1))
 	is.True(err != nil)
 }
+
+func TestSegmentsSealedOutOfOrderAreDescribedByTheirFirstAndLastFrames(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	c := connect(t, newBroker(t, WithSegmentDir(dir)))
+	p := c.producer(t, "/default/late", "p", true)
+	for i := range 6 {
+		p.send(fmt.Sprint(i))
+	}
+	// 1 overtook 0, and 5 overtook 4, as concurrent sends do in a real WAL.
+	swapped := func(_ string, offs []uint64) []uint64 { return []uint64{1, 0, 2, 3, 5, 4} }
+	is.NoErr(c.b.SealSegmentsInFrameOrder(swapped))
+	segs := c.segments(t, "/default/late", 0)
+	is.Equal(len(segs), 1) // named data-1-…, so listed after offset 0
+	is.Equal(segs[0].GetStartOffset(), uint64(1))
+	is.Equal(segs[0].GetEndOffset(), uint64(4)) // the last frame, not the highest offset
+	var order []uint64
+	for _, m := range decodeSegmentFile(t, filepath.Join(dir, filepath.FromSlash(segment.ObjectPath("/default/late", segs[0].GetSegmentId())))) {
+		order = append(order, m.Offset())
+	}
+	is.Equal(order, []uint64{1, 0, 2, 3, 5, 4})
+
+	p.send("6", "7")
+	is.NoErr(c.b.SealSegmentsInFrameOrder(func(_ string, offs []uint64) []uint64 { return []uint64{7, 6} }))
+	segs = c.segments(t, "/default/late", 1)
+	is.Equal(len(segs), 1)
+	is.Equal([]uint64{segs[0].GetStartOffset(), segs[0].GetEndOffset()}, []uint64{7, 6}) // ends before it starts
+
+	r, err := segment.NewReader(segment.ReaderConfig{Client: c.store, Store: segment.FileStore{Root: dir}, Topic: "/default/late"})
+	is.NoErr(err)
+	defer r.Close()
+	var got []string
+	for {
+		m, err := r.Next(ctxT(t))
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		is.NoErr(err)
+		got = append(got, string(m.Payload))
+	}
+	is.Equal(got, []string{"0", "1", "2", "3", "4", "5", "6", "7"}) // in offset order, each once
+}
+
+func TestSealInFrameOrderRejectsWhatIsNotAPermutation(t *testing.T) {
+	is := is.New(t)
+	c := connect(t, newBroker(t, WithSegmentDir(t.TempDir())))
+	c.producer(t, "/default/orders", "p", true).send("a", "b")
+	err := c.b.SealSegmentsInFrameOrder(func(_ string, offs []uint64) []uint64 { return []uint64{1, 1} })
+	is.True(err != nil)
+	is.NoErr(c.b.SealSegments()) // nothing was sealed: all of it is sealed now
+	segs := c.segments(t, "/default/orders", 0)
+	is.Equal(len(segs), 0) // the segment starts at 0
+	ids, err := segment.FileStore{Root: c.b.cfg.segmentDir}.Segments(ctxT(t), "/default/orders")
+	is.NoErr(err)
+	is.Equal(len(ids), 1)
+}

@@ -1,7 +1,9 @@
 package danubetest
 
 import (
+	"cmp"
 	"context"
+	"slices"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/segment"
@@ -12,12 +14,20 @@ type storageService struct {
 	b *Broker
 }
 
-// ListSegmentDescriptors is the broker's list_segment_descriptors: the topic
-// name is normalised ("/ns/t" and "ns/t" are the same topic), only segments
-// whose start offset is greater than after_offset are returned (so the
-// segment starting at offset 0 never is), sorted by start offset. An unknown
-// topic, or a broker without WithSegmentDir (local storage mode), gives an
-// empty list.
+// ListSegmentDescriptors is the broker's list_segment_descriptors
+// (storage_handler.rs, storage_factory/lifecycle.rs): the topic name is
+// normalised ("/ns/t" and "ns/t" are the same topic), only segments whose
+// start offset is greater than after_offset are returned, sorted by start
+// offset. An unknown topic, or a broker without WithSegmentDir (local
+// storage mode), gives an empty list.
+//
+// As in the real broker, a descriptor's start and end offsets are those of
+// the segment's first and last frames, and a segment is named after its
+// first frame. With frames in offset order (SealSegments) the segment
+// starting at 0 is never listed; with frames out of order
+// (SealSegmentsInFrameOrder, as a real WAL under concurrent sends) the first
+// segment can start above 0 and be listed, and a segment can end before it
+// starts.
 func (s storageService) ListSegmentDescriptors(_ context.Context, req *danubepb.ListSegmentDescriptorsRequest) (*danubepb.ListSegmentDescriptorsResponse, error) {
 	b := s.b
 	b.mu.Lock()
@@ -27,10 +37,13 @@ func (s storageService) ListSegmentDescriptors(_ context.Context, req *danubepb.
 	if t == nil {
 		return resp, nil
 	}
-	for _, seg := range t.segments { // kept in start order
+	for _, seg := range t.segments {
 		if seg.start > req.GetAfterOffset() {
 			resp.Segments = append(resp.Segments, seg.proto())
 		}
 	}
+	slices.SortStableFunc(resp.Segments, func(a, b *danubepb.SegmentDescriptorProto) int {
+		return cmp.Compare(a.GetStartOffset(), b.GetStartOffset())
+	})
 	return resp, nil
 }

@@ -19,10 +19,15 @@ import (
 
 const plain = "/default/t"
 
+// fastRetry retries acknowledgements as retry.* would, in milliseconds.
+var fastRetry = danubeclient.RetryPolicy{MaxRetries: 5, Base: time.Millisecond, Max: 10 * time.Millisecond}
+
 func newTestCDC(t *testing.T, ordered bool, resume *Position, topics ...TopicConsumer) *CDC {
 	t.Helper()
 	c, err := NewCDC(CDCConfig{
-		Live:    LiveConfig{Topics: topics, Buffer: 4, AckConcurrency: 2, Subscription: "sub", ConsumerName: "me"},
+		Live: LiveConfig{
+			Topics: topics, Buffer: 4, AckConcurrency: 2, Subscription: "sub", ConsumerName: "me", Retry: fastRetry,
+		},
 		Ordered: ordered,
 	}, resume)
 	if err != nil {
@@ -342,7 +347,9 @@ func TestCDC_WarnsOnceWhenAHeldRecordReachesTheBrokersDeliveryLimit(t *testing.T
 func lossCDC(t *testing.T, fail bool, f *fakeConsumer) (*CDC, func(time.Duration)) {
 	t.Helper()
 	c, err := NewCDC(CDCConfig{
-		Live:    LiveConfig{Topics: []TopicConsumer{{Topic: plain, Consumer: f}}, Buffer: 16, AckConcurrency: 1},
+		Live: LiveConfig{
+			Topics: []TopicConsumer{{Topic: plain, Consumer: f}}, Buffer: 16, AckConcurrency: 1, Retry: fastRetry,
+		},
 		Ordered: true,
 		Loss:    LossPolicy{Fail: fail, Timeout: time.Minute},
 	}, nil)

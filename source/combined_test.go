@@ -45,7 +45,7 @@ func (h *fakeHistory) Close() error { return nil }
 func newTestCombined(t *testing.T, f *fakeConsumer, h *fakeHistory, holdLimit int, sealTimeout time.Duration) *Combined {
 	t.Helper()
 	c, err := NewCombined(CombinedConfig{
-		Live: LiveConfig{Topics: []TopicConsumer{{Topic: plain, Consumer: f}}, Buffer: 16, AckConcurrency: 1},
+		Live: LiveConfig{Topics: []TopicConsumer{{Topic: plain, Consumer: f}}, Buffer: 16, AckConcurrency: 1, Retry: fastRetry},
 		History: func(_ string, from uint64) (History, error) {
 			h.next = from
 			return h, nil

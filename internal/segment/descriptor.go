@@ -12,9 +12,13 @@ import (
 
 // Descriptor describes a sealed segment, as ListSegmentDescriptors returns it.
 type Descriptor struct {
-	SegmentID   string
-	StartOffset uint64 // first offset in the segment
-	EndOffset   uint64 // last offset in the segment (inclusive)
+	SegmentID string
+	// StartOffset and EndOffset are the offsets of the segment's first and
+	// last frames (the broker's extract_offsets). Frames can be out of
+	// offset order (see DefaultReorderWindow), so these are not its lowest
+	// and highest offsets, and EndOffset can even be below StartOffset.
+	StartOffset uint64
+	EndOffset   uint64
 	Size        uint64 // bytes
 	ETag        string
 	CreatedAt   time.Time // second precision
@@ -26,6 +30,10 @@ type Descriptor struct {
 // partitions are separate topics ("/ns/t-part-0"). An unknown topic, or a
 // broker in local storage mode, gives an empty list. Because the filter is
 // strict, the segment starting at offset 0 is never returned.
+//
+// The broker names and lists a segment by its first frame's offset: when a
+// concurrent send overtook offset 0 in the first WAL file, the first
+// segment is "data-1-…" or later, and it is listed.
 func ListDescriptors(ctx context.Context, client danubepb.StorageServiceClient, topic string, afterOffset uint64) ([]Descriptor, error) {
 	resp, err := client.ListSegmentDescriptors(ctx, &danubepb.ListSegmentDescriptorsRequest{Topic: topic, AfterOffset: afterOffset})
 	if err != nil {
@@ -33,10 +41,6 @@ func ListDescriptors(ctx context.Context, client danubepb.StorageServiceClient, 
 	}
 	out := make([]Descriptor, 0, len(resp.GetSegments()))
 	for _, s := range resp.GetSegments() {
-		if s.GetEndOffset() < s.GetStartOffset() {
-			return nil, fmt.Errorf("list segment descriptors of %s: segment %s ends (%d) before it starts (%d)",
-				topic, s.GetSegmentId(), s.GetEndOffset(), s.GetStartOffset())
-		}
 		out = append(out, Descriptor{
 			SegmentID:   s.GetSegmentId(),
 			StartOffset: s.GetStartOffset(),

@@ -18,6 +18,13 @@
 // varint count followed by key, value pairs; struct fields follow in
 // declaration order without names. Message documents the field order.
 //
+// Frames are in the order the broker's WAL writer received them, which is
+// not always offset order: concurrent sends to a partition can overtake each
+// other between offset assignment and the write queue, so a segment can hold
+// ..., 22, 24, 23, ... and a late frame can land in the next segment. A
+// segment's descriptor (and name) carries its first and last frames' offsets.
+// Reader restores offset order within a bounded window (DefaultReorderWindow).
+//
 // # Where segments live
 //
 // Only the shared_fs and object_store storage modes export segments; the

@@ -19,6 +19,16 @@ func testMessage(off uint64) Message {
 	}
 }
 
+// framesBytes encodes the messages at offsets as one segment, in that order.
+func framesBytes(offsets ...uint64) []byte {
+	var b []byte
+	for _, off := range offsets {
+		m := testMessage(off)
+		b = AppendMessageFrame(b, &m)
+	}
+	return b
+}
+
 // segmentBytes encodes the messages at offsets [from, to] as one segment.
 func segmentBytes(t *testing.T, from, to uint64) []byte {
 	t.Helper()

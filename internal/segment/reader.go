@@ -17,11 +17,26 @@ type ReaderConfig struct {
 	Topic  string                        // one (partition) topic, e.g. "/default/orders-part-0"
 	From   uint64                        // first offset to return
 	Retry  Retrier                       // for transient ListSegmentDescriptors errors; nil: one attempt
+	// ReorderWindow is how far (in offsets) a frame may be written out of
+	// offset order; 0 means DefaultReorderWindow. Offsets still missing when
+	// a frame this far beyond them has been read are a gap.
+	ReorderWindow uint64
 }
 
-// GapError reports offsets that no sealed segment holds. The Reader returns
-// it once, before the first message after the gap; the next call returns
-// that message.
+// DefaultReorderWindow bounds how far a broker writes a frame out of offset
+// order. A v0.15.1 broker assigns the offset and queues the frame for its WAL
+// writer in two steps (wal.rs append: fetch_add, then send), so concurrent
+// sends to one partition overtake each other between them: a WAL file, and
+// the segment exported from it, can hold ..., 22, 24, 23, 25, ... and a frame
+// can even land in the next file. Displacements of tens of offsets were
+// measured with four pipelined producers; one bounded by 4096 leaves room for
+// a producer's full in-flight window.
+const DefaultReorderWindow = 4096
+
+// GapError reports offsets that no sealed segment holds: still missing after
+// frames ReorderWindow offsets beyond them were read. The Reader returns it
+// once, before the first message after the gap; the next call returns that
+// message.
 type GapError struct {
 	Topic    string
 	From, To uint64 // missing offsets, inclusive
@@ -32,14 +47,16 @@ func (e *GapError) Error() string {
 }
 
 // Reader returns a topic's sealed history in offset order, from
-// ReaderConfig.From, without duplicates. It is not safe for concurrent use.
+// ReaderConfig.From, without duplicates, whatever order the segments' frames
+// are in (see DefaultReorderWindow). It is not safe for concurrent use.
 type Reader struct {
 	cfg  ReaderConfig
 	next uint64
 
 	pending []segmentRef // known segments not read yet, by start offset
 	cur     *openSegment
-	held    *Message // the message after a reported gap
+	ahead   aheadQueue // read, above next, not returned yet
+	seen    uint64     // highest offset of any frame read
 
 	lastStart  uint64 // highest start offset the broker listed
 	firstStart uint64 // lowest start offset the broker listed (when listed and any)
@@ -70,7 +87,10 @@ func NewReader(cfg ReaderConfig) (*Reader, error) {
 	case cfg.Topic == "":
 		return nil, errors.New("segment reader: Topic is required (a partition topic such as /default/orders-part-0)")
 	}
-	return &Reader{cfg: cfg, next: cfg.From}, nil
+	if cfg.ReorderWindow == 0 {
+		cfg.ReorderWindow = DefaultReorderWindow
+	}
+	return &Reader{cfg: cfg, next: cfg.From, ahead: aheadQueue{offsets: map[uint64]bool{}}}, nil
 }
 
 // NextOffset is the lowest offset the next message can have.
@@ -83,17 +103,20 @@ func (r *Reader) NextOffset() uint64 { return r.next }
 // decode error leaves the position unchanged: the next call tries the same
 // segment again.
 func (r *Reader) Next(ctx context.Context) (Message, error) {
-	if r.held != nil {
-		m := *r.held
-		r.held = nil
-		r.next = m.Offset() + 1
-		return m, nil
-	}
 	for {
+		if m, ok := r.ahead.popAt(r.next); ok {
+			r.next = m.Offset() + 1
+			return m, nil
+		}
+		if err := r.gap(); err != nil {
+			return Message{}, err
+		}
 		if err := ctx.Err(); err != nil {
 			return Message{}, fmt.Errorf("read history of %s: %w", r.cfg.Topic, err)
 		}
 		if r.cur == nil {
+			// io.EOF with messages ahead: the offsets before them may be in
+			// the active WAL file, which the next export seals.
 			if err := r.openNext(ctx); err != nil {
 				return Message{}, err
 			}
@@ -107,19 +130,24 @@ func (r *Reader) Next(ctx context.Context) (Message, error) {
 			}
 			continue
 		}
-		if gap := m.Offset(); gap > r.next {
-			err := &GapError{Topic: r.cfg.Topic, From: r.next, To: gap - 1}
-			r.held = &m
-			r.next = gap
-			return Message{}, err
-		}
-		r.next = m.Offset() + 1
-		return m, nil
+		r.ahead.push(m)
 	}
 }
 
+// gap reports the offsets below the first message ahead once a frame
+// ReorderWindow offsets beyond them was read, and skips them.
+func (r *Reader) gap() error {
+	first, ok := r.ahead.min()
+	if !ok || first <= r.next || r.seen-r.next < r.cfg.ReorderWindow {
+		return nil
+	}
+	err := &GapError{Topic: r.cfg.Topic, From: r.next, To: first - 1}
+	r.next = first
+	return err
+}
+
 // readFrame returns the next message of the current segment at or after
-// r.next; ok is false at the end of the segment.
+// r.next that is not ahead already; ok is false at the end of the segment.
 func (r *Reader) readFrame() (m Message, ok bool, err error) {
 	seg := r.cur
 	for {
@@ -132,8 +160,9 @@ func (r *Reader) readFrame() (m Message, ok bool, err error) {
 			return Message{}, false, fmt.Errorf("read history of %s: %w", r.cfg.Topic, err)
 		}
 		seg.last, seg.frames = f.Offset, seg.frames+1
-		if f.Offset < r.next {
-			continue // before From, or already returned from an overlapping segment
+		r.seen = max(r.seen, f.Offset)
+		if f.Offset < r.next || r.ahead.offsets[f.Offset] {
+			continue // before From, or already read from an overlapping segment
 		}
 		m, err := DecodeMessage(f.Payload)
 		if err != nil {
@@ -147,14 +176,22 @@ func (r *Reader) readFrame() (m Message, ok bool, err error) {
 }
 
 // checkComplete compares a fully read segment with its descriptor: fewer
-// offsets than announced means the object was cut short.
+// bytes (or, without a size, another last frame) than announced means the
+// object was cut short. The descriptor's end offset is the offset of the
+// file's last frame, not its highest (frames can be out of order).
 func (s *openSegment) checkComplete() error {
-	if !s.ref.endKnown || (s.frames > 0 && s.last >= s.ref.EndOffset) {
+	switch {
+	case !s.ref.endKnown:
+		return nil
+	case s.ref.Size > 0 && uint64(s.scan.Position()) == s.ref.Size:
+		return nil
+	case s.ref.Size == 0 && s.frames > 0 && s.last == s.ref.EndOffset:
 		return nil
 	}
 	return &FrameError{
 		SegmentID: s.ref.SegmentID, Position: s.scan.Position(), Offset: s.last, Err: ErrTruncated,
-		Detail: fmt.Sprintf("%d frames, last offset %d, the descriptor says %d..%d", s.frames, s.last, s.ref.StartOffset, s.ref.EndOffset),
+		Detail: fmt.Sprintf("%d frames (%d bytes), last offset %d; the descriptor says %d bytes, offsets %d..%d",
+			s.frames, s.scan.Position(), s.last, s.ref.Size, s.ref.StartOffset, s.ref.EndOffset),
 	}
 }
 
@@ -168,7 +205,7 @@ func (r *Reader) closeCurrent(retry bool) {
 }
 
 func (r *Reader) openNext(ctx context.Context) error {
-	for len(r.pending) > 0 && r.pending[0].endKnown && r.pending[0].EndOffset < r.next {
+	for len(r.pending) > 0 && r.pending[0].endKnown && r.before(r.pending[0].Descriptor) {
 		r.pending = r.pending[1:]
 	}
 	if len(r.pending) == 0 {
@@ -188,6 +225,12 @@ func (r *Reader) openNext(ctx context.Context) error {
 	r.pending = r.pending[1:]
 	r.cur = &openSegment{ref: ref, body: body, scan: NewScanner(body, ref.SegmentID)}
 	return nil
+}
+
+// before reports whether every offset in segment d is below next. Its
+// first and last frames bound its offsets only up to the reorder window.
+func (r *Reader) before(d Descriptor) bool {
+	return max(d.StartOffset, d.EndOffset)+r.cfg.ReorderWindow < r.next
 }
 
 // refresh lists segments sealed since the last listing. The first listing
@@ -215,7 +258,7 @@ func (r *Reader) refresh(ctx context.Context) error {
 		}
 		r.lastStart = max(r.lastStart, d.StartOffset)
 		r.anyListed = true
-		if d.EndOffset >= r.next {
+		if !r.before(d) {
 			r.pending = append(r.pending, segmentRef{Descriptor: d, endKnown: true})
 		}
 	}

@@ -55,6 +55,7 @@ type exporter struct {
 	t       *testing.T
 	store   FileStore
 	catalog *fakeCatalog
+	window  uint64 // the readers' ReorderWindow; 0: the default
 }
 
 func newExporter(t *testing.T) *exporter {
@@ -64,14 +65,23 @@ func newExporter(t *testing.T) *exporter {
 
 func (e *exporter) seal(from, to uint64) string {
 	e.t.Helper()
-	id := SegmentID(from, time.Unix(1_700_000_000+int64(from), 0))
-	info, err := e.store.Put(topic, id, segmentBytes(e.t, from, to))
+	return e.sealFrames(span(from, to)...)
+}
+
+// sealFrames seals the messages at offsets in the order given, as a WAL
+// file whose frames concurrent sends wrote out of offset order: the broker
+// names and describes the segment by its first and last frames.
+func (e *exporter) sealFrames(offsets ...uint64) string {
+	e.t.Helper()
+	first, last := offsets[0], offsets[len(offsets)-1]
+	id := SegmentID(first, time.Unix(1_700_000_000+int64(first), 0))
+	info, err := e.store.Put(topic, id, framesBytes(offsets...))
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	tp := TopicPath(topic)
 	e.catalog.segs[tp] = append(e.catalog.segs[tp], &danubepb.SegmentDescriptorProto{
-		SegmentId: id, StartOffset: from, EndOffset: to, Size: info.Size, Etag: info.ETag, CreatedAt: 1_700_000_000,
+		SegmentId: id, StartOffset: first, EndOffset: last, Size: info.Size, Etag: info.ETag, CreatedAt: 1_700_000_000,
 	})
 	return id
 }
@@ -79,7 +89,7 @@ func (e *exporter) seal(from, to uint64) string {
 func (e *exporter) reader(from uint64, store Store) *Reader {
 	e.t.Helper()
 	r, err := NewReader(ReaderConfig{
-		Client: e.catalog, Store: store, Topic: topic, From: from,
+		Client: e.catalog, Store: store, Topic: topic, From: from, ReorderWindow: e.window,
 		Retry: danubeclient.RetryPolicy{MaxRetries: 2, Base: time.Millisecond, Max: time.Millisecond},
 	})
 	if err != nil {
@@ -108,6 +118,27 @@ func readAll(t *testing.T, r *Reader) []uint64 {
 			t.Fatalf("offset %d: payload %q, want %q", m.Offset(), m.Payload, want.Payload)
 		}
 		offs = append(offs, m.Offset())
+	}
+}
+
+// readWithGaps is readAll that also collects the gaps reported on the way.
+func readWithGaps(t *testing.T, r *Reader) ([]uint64, []GapError) {
+	t.Helper()
+	var offs []uint64
+	var gaps []GapError
+	for {
+		m, err := r.Next(context.Background())
+		var gap *GapError
+		switch {
+		case errors.As(err, &gap):
+			gaps = append(gaps, *gap)
+		case errors.Is(err, io.EOF):
+			return offs, gaps
+		case err != nil:
+			t.Fatalf("Next after offsets %v: %v", offs, err)
+		default:
+			offs = append(offs, m.Offset())
+		}
 	}
 }
 
@@ -156,6 +187,7 @@ func TestReaderPicksUpSegmentsSealedAfterEOF(t *testing.T) {
 func TestReaderWithoutListingReportsTheFirstSegmentAsAGap(t *testing.T) {
 	is := is.New(t)
 	e := newExporter(t)
+	e.window = 4
 	e.seal(0, 9)
 	e.seal(10, 14)
 	r := e.reader(0, storeOnly{e.store})
@@ -169,24 +201,10 @@ func TestReaderWithoutListingReportsTheFirstSegmentAsAGap(t *testing.T) {
 func TestReaderGapThenMessage(t *testing.T) {
 	is := is.New(t)
 	e := newExporter(t)
+	e.window = 2
 	e.seal(0, 4)
 	e.seal(8, 9)
-	r := e.reader(3, e.store)
-	var got []uint64
-	var gaps []GapError
-	for {
-		m, err := r.Next(context.Background())
-		var gap *GapError
-		if errors.As(err, &gap) {
-			gaps = append(gaps, *gap)
-			continue
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		is.NoErr(err)
-		got = append(got, m.Offset())
-	}
+	got, gaps := readWithGaps(t, e.reader(3, e.store))
 	is.Equal(got, []uint64{3, 4, 8, 9})
 	is.Equal(gaps, []GapError{{Topic: topic, From: 5, To: 7}})
 }

@@ -15,8 +15,12 @@ import (
 )
 
 // consumerPipeline reads topic through a durable subscription into
-// received.jsonl.
-func consumerPipeline(topic, subscription string) string {
+// received.jsonl; settings are further source settings ("key: value").
+func consumerPipeline(topic, subscription string, settings ...string) string {
+	var extra strings.Builder
+	for _, s := range settings {
+		extra.WriteString("\n          " + s)
+	}
 	return fmt.Sprintf(`version: "2.2"
 pipelines:
   - id: from-danube
@@ -29,14 +33,14 @@ pipelines:
           url: ${DANUBE_URL}
           adminURL: ${DANUBE_ADMIN_URL}
           topics: %s
-          subscription: %s
           createMissingTopics: "true"
+          subscription: %s%s
       - id: received
         type: destination
         plugin: builtin:file
         settings:
           path: ./received.jsonl
-`, topic, subscription)
+`, topic, subscription, extra.String())
 }
 
 // TestPipeline_GeneratorToDanubeToFile sends generated records through
