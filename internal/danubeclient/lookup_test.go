@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,11 +134,20 @@ func TestPartitionsFiltersBrokerPrefixScan(t *testing.T) {
 func TestContextEndIsInTheErrorChain(t *testing.T) {
 	is := is.New(t)
 	b := newFakeBroker(t)
+	var slow atomic.Bool
 	b.partitions = func(string) []string {
-		time.Sleep(200 * time.Millisecond) // answers after the caller's deadline
+		if slow.Load() {
+			time.Sleep(200 * time.Millisecond) // answers after the caller's deadline
+		}
 		return nil
 	}
 	c := newTestClient(t, testConfig(b.url))
+	// A first call connects, so that the slow call below reaches the broker
+	// however loaded the machine is.
+	warm, cancelWarm := context.WithTimeout(context.Background(), 30*time.Second)
+	_, _ = c.Partitions(warm, "/default/t")
+	cancelWarm()
+	slow.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	_, err := c.Partitions(ctx, "/default/t")
