@@ -126,6 +126,9 @@ func (s *subscription) fillLocked(now time.Time) bool {
 		off, res := s.poll()
 		switch res {
 		case pollEmpty:
+			if s.b.cfg.liveBuffer == 0 {
+				return true // the ideal reader of WithLiveBuffer(0) never blocks
+			}
 			s.stalled = true
 			return false
 		case pollLagged:

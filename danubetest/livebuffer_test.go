@@ -179,6 +179,24 @@ func TestLiveBufferUnbounded(t *testing.T) {
 	is.Equal(st.SafeCursor, int64(409))
 }
 
+// WithLiveBuffer(0) never blocks the dispatcher either: acking the newest
+// message before an older one does not hold back the older one's
+// redelivery.
+func TestLiveBufferUnboundedNeverStalls(t *testing.T) {
+	is := is.New(t)
+	b := newBroker(t, WithLiveBuffer(0), WithHeartbeat(10*time.Millisecond), WithAckTimeout(50*time.Millisecond))
+	c := connect(t, b)
+	const topic = "/default/nostall"
+	p := c.producer(t, topic, "p", true)
+	cons := c.consume(t, topic, "s", "c", exclusive)
+	p.send("0", "1")
+	older := cons.next()
+	cons.ack(cons.next())
+	again := cons.next() // after the ack timeout, without a publish
+	is.Equal(again.GetMsgId().GetTopicOffset(), older.GetMsgId().GetTopicOffset())
+	is.True(!subState(t, b, topic).Stalled)
+}
+
 // After a restart a subscription with a persisted cursor reads through the
 // lag-repairing reader: it resumes after the cursor stuck before the gap, so
 // the skipped messages come back (with the acked ones after them), and it
@@ -240,7 +258,7 @@ func TestLiveBufferOption(t *testing.T) {
 func TestDispatcherStallsWhenTheNewestIsAcked(t *testing.T) {
 	is := is.New(t)
 	b := newBroker(t, WithHeartbeat(10*time.Millisecond), WithAckTimeout(50*time.Millisecond),
-		WithRedeliveryBaseDelay(10*time.Millisecond), WithLiveBuffer(0))
+		WithRedeliveryBaseDelay(10*time.Millisecond))
 	c := connect(t, b)
 	const topic = "/default/stall"
 	p := c.producer(t, topic, "p", true)

@@ -170,6 +170,8 @@ func WithSegmentSealEvery(n int) Option { return func(c *config) { c.segmentSeal
 // without a persisted cursor keeps for it (broker: 256, a tokio broadcast
 // channel). When more than n messages wait unread (the window is full, or
 // the consumer is gone), the reader lags: the next poll skips to the newest
-// n and the skipped offsets are never dispatched. 0 makes the reader
-// unbounded, so nothing is ever skipped.
+// n and the skipped offsets are never dispatched. 0 stands for an ideal
+// reader: unbounded, so nothing is skipped, and never blocking, so the
+// dispatcher does not wait for the next publish either (see README.md,
+// Subscription reader lag).
 func WithLiveBuffer(n int) Option { return func(c *config) { c.liveBuffer = n } }
