@@ -66,6 +66,9 @@ func New(opts ...Option) (*Broker, error) {
 	if cfg.heartbeat <= 0 {
 		return nil, fmt.Errorf("danubetest: heartbeat must be positive, got %s", cfg.heartbeat)
 	}
+	if cfg.liveBuffer < 0 {
+		return nil, fmt.Errorf("danubetest: live buffer must be >= 0 (0: unbounded), got %d", cfg.liveBuffer)
+	}
 	if cfg.segmentSealEvery < 0 || (cfg.segmentSealEvery > 0 && cfg.segmentDir == "") {
 		return nil, fmt.Errorf("danubetest: segment seal every %d needs a value >= 0 and WithSegmentDir", cfg.segmentSealEvery)
 	}

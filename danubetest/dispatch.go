@@ -91,6 +91,17 @@ func (s *subscription) dispatchLocked(heartbeat bool) {
 		return
 	}
 	now := s.b.cfg.now()
+	if s.stalled {
+		if s.next >= uint64(len(s.t.log)) {
+			return // still blocked in poll_next: no heartbeat, no redelivery
+		}
+		// The blocked poll returns the new message and the fill goes on
+		// before the dispatcher handles anything else.
+		s.stalled = false
+		if s.canDispatch() && !s.fillLocked(now) {
+			return
+		}
+	}
 	if heartbeat && len(s.consumer) > 0 {
 		for _, off := range s.sortedWindow() {
 			if p := s.window[off]; p.state == awaitingAck && !now.Before(p.deadline) {
@@ -104,20 +115,42 @@ func (s *subscription) dispatchLocked(heartbeat bool) {
 	if s.retrying && s.redeliverLocked(now) {
 		return // blocked by a poison message
 	}
-	for len(s.window) < s.maxUnacked && s.next < uint64(len(s.t.log)) {
-		msg := s.t.log[s.next]
+	s.fillLocked(now)
+}
+
+// fillLocked polls new messages into the window while it has room (the
+// dispatcher's last phase). It reports false when the dispatcher is left
+// blocked in poll_next (see hasUnpolled).
+func (s *subscription) fillLocked(now time.Time) bool {
+	for len(s.window) < s.maxUnacked && s.hasUnpolled() {
+		off, res := s.poll()
+		switch res {
+		case pollEmpty:
+			if s.b.cfg.liveBuffer == 0 {
+				return true // the ideal reader of WithLiveBuffer(0) never blocks
+			}
+			s.stalled = true
+			return false
+		case pollLagged:
+			return true // the broker logs the poll error and stops filling
+		case polled:
+		}
+		msg := s.t.log[off]
+		p := &pending{msg: msg}
+		s.window[off] = p
+		if s.first < 0 {
+			s.first = int64(off)
+		}
 		c := s.pick(msg)
 		if c == nil {
-			break
+			// Shared with no active consumer: the broker keeps the polled
+			// message in the window for a retry and stops filling.
+			s.retryNow(p, "no active shared consumer available", now)
+			return true
 		}
-		p := &pending{msg: msg}
-		s.window[s.next] = p
-		if s.first < 0 {
-			s.first = int64(s.next)
-		}
-		s.next++
 		s.deliver(c, p, now)
 	}
+	return true
 }
 
 // redeliverLocked applies the poison policy and redelivers what is due, in
@@ -144,9 +177,9 @@ func (s *subscription) redeliverLocked(now time.Time) (blocked bool) {
 	return blocked
 }
 
-// canDispatch says whether the dispatcher has anyone to send to. Exclusive
-// and Failover use the first consumer ever added and stop while it is
-// inactive (no standby promotion, as in the broker).
+// canDispatch says whether the dispatcher runs a pass. Exclusive and
+// Failover use the first consumer ever added and stop while it is inactive
+// (no standby promotion, as in the broker).
 func (s *subscription) canDispatch() bool {
 	if len(s.consumer) == 0 {
 		return false
@@ -154,12 +187,9 @@ func (s *subscription) canDispatch() bool {
 	if s.exclusiveDispatcher() {
 		return s.consumer[0].active
 	}
-	for _, c := range s.consumer {
-		if c.active {
-			return true
-		}
-	}
-	return false
+	// Shared dispatches while it has consumers at all: with none active it
+	// still polls one message per pass into the window, to retry later.
+	return true
 }
 
 func (s *subscription) exclusiveDispatcher() bool {

@@ -27,6 +27,12 @@
 //     over; Exclusive refuses other names while any entry exists; Failover
 //     keeps the first consumer forever (no standby promotion); Shared is
 //     round-robin; KeyShared keeps one message in flight per key;
+//   - a subscription without a persisted cursor reads a live buffer of 256
+//     messages (WithLiveBuffer): more than that published while its
+//     dispatcher does not poll are skipped for good, its cursor sticks
+//     before the gap and the dispatcher waits for the next publish; one
+//     loaded from a persisted cursor after Restart reads through the
+//     lag-repairing reader;
 //   - non-reliable topics store nothing and drop when a consumer's buffer
 //     (4 + 4) is full or no subscription exists;
 //   - optional JWT (HS256) authentication and TLS/mTLS;

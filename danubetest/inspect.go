@@ -87,6 +87,11 @@ type SubscriptionState struct {
 	SafeCursor     int64 // -1 when nothing acked since the dispatcher was created
 	Persisted      int64 // last persisted cursor, -1 when none
 	Blocked        bool  // a retry-exhausted entry stops dispatch (poison policy Block)
+	// Repairing says the subscription reads through the lag-repairing reader
+	// (loaded from a persisted cursor); else it reads the live buffer.
+	Repairing bool
+	Skipped   uint64 // offsets the live reader skipped on lag, never dispatched
+	Stalled   bool   // the dispatcher waits for the next publish (see WithLiveBuffer)
 }
 
 // Subscription returns a snapshot of a subscription, ok=false when unknown.
@@ -106,6 +111,9 @@ func (b *Broker) Subscription(topic, sub string) (SubscriptionState, bool) {
 		MaxUnacked: s.maxUnacked,
 		SafeCursor: s.safe,
 		Persisted:  s.persisted,
+		Repairing:  s.repairing,
+		Skipped:    s.skipped,
+		Stalled:    s.stalled,
 	}
 	if set := b.subSettings[subKey{topic, sub}]; set != nil {
 		st.DispatchConfig = set.maxUnacked

@@ -171,9 +171,15 @@ func (s *subscription) dispatchKeySharedLocked(heartbeat bool) {
 		s.keySharedHeartbeat()
 	}
 	s.dispatchUnblocked()
-	for len(s.window)+len(k.blocked) < s.maxUnacked && s.next < uint64(len(s.t.log)) {
-		msg, off := s.t.log[s.next], s.next
-		s.next++
+	for len(s.window)+len(k.blocked) < s.maxUnacked {
+		// The broker's KeyShared dispatcher polls the same reader (one
+		// message per call) and returns on a lag; its blocking poll is not
+		// modelled: a caught-up pass just ends.
+		off, res := s.poll()
+		if res != polled {
+			break
+		}
+		msg := s.t.log[off]
 		if s.first < 0 {
 			s.first = int64(off)
 		}

@@ -42,6 +42,9 @@ const (
 	DefaultHeartbeat           = 500 * time.Millisecond
 	DefaultMaxRedeliveries     = 5
 	DefaultCursorFlush         = 5 * time.Second
+	// DefaultLiveBuffer is the broadcast channel a subscription without a
+	// persisted cursor reads its topic through (wal.rs: broadcast::channel(256)).
+	DefaultLiveBuffer = 256
 	// MaxMessageBytes is tonic's default decode limit, which the broker keeps.
 	MaxMessageBytes = 4 << 20
 	// nonReliableBuffer is the consumer's internal channel (4) plus the
@@ -65,6 +68,7 @@ type config struct {
 	cursorFlush         time.Duration
 	segmentDir          string
 	segmentSealEvery    int
+	liveBuffer          int
 	now                 func() time.Time
 }
 
@@ -81,6 +85,7 @@ func defaultConfig() config {
 		poison:          PoisonBlock,
 		autoCreate:      true,
 		cursorFlush:     DefaultCursorFlush,
+		liveBuffer:      DefaultLiveBuffer,
 		now:             time.Now,
 	}
 }
@@ -160,3 +165,13 @@ func WithSegmentDir(dir string) Option { return func(c *config) { c.segmentDir =
 // segment as soon as n of them are waiting (0, the default: only
 // SealSegments seals). The real broker seals every 300 s instead.
 func WithSegmentSealEvery(n int) Option { return func(c *config) { c.segmentSealEvery = n } }
+
+// WithLiveBuffer sets how many messages the live reader of a subscription
+// without a persisted cursor keeps for it (broker: 256, a tokio broadcast
+// channel). When more than n messages wait unread (the window is full, or
+// the consumer is gone), the reader lags: the next poll skips to the newest
+// n and the skipped offsets are never dispatched. 0 stands for an ideal
+// reader: unbounded, so nothing is skipped, and never blocking, so the
+// dispatcher does not wait for the next publish either (see README.md,
+// Subscription reader lag).
+func WithLiveBuffer(n int) Option { return func(c *config) { c.liveBuffer = n } }

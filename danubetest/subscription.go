@@ -34,6 +34,11 @@ type subscription struct {
 	// a wide window that scan would dominate the broker's cost per message.
 	retrying bool
 
+	// Reader (reader.go).
+	repairing bool   // loaded from a persisted cursor: the lag-repairing reader
+	stalled   bool   // the dispatcher waits in poll_next for the next publish
+	skipped   uint64 // offsets the live reader skipped on lag
+
 	wake chan struct{} // cap 1: something changed, run a dispatch pass
 	quit chan struct{} // closed when the subscription is removed
 }
@@ -82,6 +87,8 @@ func (s *subscription) load(typ subscriptionType) {
 	s.keys = keySharedState{}
 	s.lastFlush = s.b.cfg.now()
 	s.lastAcked = s.persisted
+	s.repairing = s.persisted >= 0
+	s.stalled = false
 	if s.persisted >= 0 {
 		s.next = uint64(s.persisted) + 1
 	} else {
@@ -96,6 +103,7 @@ func (s *subscription) unload(rollback bool) {
 		s.persisted = s.lastAcked
 	}
 	s.loaded = false
+	s.stalled = false
 	s.consumer = nil
 	s.byName = map[string]*consumer{}
 	s.window = map[uint64]*pending{}

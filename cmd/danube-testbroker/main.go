@@ -45,6 +45,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	segmentDir := fs.String("segment-dir", "", "export sealed WAL segments of reliable topics here, laid out like the broker's shared_fs durable root; empty: none (local storage mode)")
 	sealEvery := fs.Int("segment-seal-every", 0, "seal a topic's unsealed messages into a segment every n messages (0: off; needs -segment-dir)")
 	sealInterval := fs.Duration("segment-seal-interval", 0, "seal every topic's unsealed messages this often, as the broker's exporter does every 300s (0: off; needs -segment-dir)")
+	liveBuffer := fs.Int("live-buffer", danubetest.DefaultLiveBuffer, "messages a subscription without a persisted cursor can fall behind before its reader skips to the newest ones, as the broker's live tail (0: an ideal reader that never skips and never blocks the dispatcher)")
 	sendDelay := fs.Duration("send-delay", 0, "add this much latency to every SendMessage call, as a broker one network hop away (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("parse flags: %w", err)
@@ -57,6 +58,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		danubetest.WithAckTimeout(*ackTimeout),
 		danubetest.WithHeartbeat(*heartbeat),
 		danubetest.WithRedeliveryBaseDelay(*baseDelay),
+		danubetest.WithLiveBuffer(*liveBuffer),
 	}
 	if *namespaces != "" {
 		opts = append(opts, danubetest.WithNamespaces(strings.Split(*namespaces, ",")...))

@@ -68,3 +68,8 @@ func waitFor(t *testing.T, out *syncBuffer, s string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestRunRejectsANegativeLiveBuffer(t *testing.T) {
+	err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-live-buffer", "-1"}, &bytes.Buffer{})
+	is.New(t).True(err != nil && strings.Contains(err.Error(), "live buffer"))
+}

@@ -47,7 +47,8 @@ func (r *runner) run(ctx context.Context, s scenario, n int) (result, error) {
 	}
 	defer brokerLog.Close()
 	broker, err := harness.StartBroker(ctx, r.bins.Broker, brokerLog,
-		"-max-unacked", strconv.Itoa(s.Window), "-send-delay", s.SendDelay.String())
+		"-max-unacked", strconv.Itoa(s.Window), "-send-delay", s.SendDelay.String(),
+		"-live-buffer", "0") // an ideal reader (no skip, no stall): the backlogs wait for the source's lag detection and repair
 	if err != nil {
 		return result{}, err
 	}

@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
 	"github.com/conduitio-labs/conduit-connector-danube/test/faults"
 )
 
@@ -15,7 +16,8 @@ const ackMethod = "/danube.ConsumerService/Ack"
 // the source's acknowledger: the broker's window stalls until they get
 // through, nothing is reported, lost or emitted twice.
 func TestAcksFailingForAWhile(t *testing.T) {
-	b := newBroker(t)
+	// an ideal reader (no skip, no stall): this case waits for the source's lag detection and repair
+	b := newBroker(t, danubetest.WithLiveBuffer(0))
 	r := runFaults(t, b, faultPoints, func() { b.FailNext(ackMethod, 40, codes.Unavailable) })
 	check(t, r, bound{})
 }
@@ -29,7 +31,8 @@ func TestAcksFailingForAWhile(t *testing.T) {
 // was processed without Conduit storing its position, so it comes again:
 // at most one record per failed Ack call.
 func TestAcksFailingLongerThanRetries(t *testing.T) {
-	b := newBroker(t)
+	// an ideal reader (no skip, no stall): this case waits for the source's lag detection and repair
+	b := newBroker(t, danubetest.WithLiveBuffer(0))
 	ctx := caseCtx(t)
 	p := start(t, b, faults.Config{Source: map[string]string{"retry.max": "0"}})
 	p.Produce(records)

@@ -26,7 +26,8 @@ import (
 // restart, the exhausted messages are redelivered, dropped as already
 // processed, and the rest of the topic arrives with no gap.
 func TestRedeliveredUntilPoisonLimit(t *testing.T) {
-	b := newBroker(t, danubetest.WithAckTimeout(300*time.Millisecond))
+	// an ideal reader (no skip, no stall): this case waits for the source's lag detection and repair
+	b := newBroker(t, danubetest.WithLiveBuffer(0), danubetest.WithAckTimeout(300*time.Millisecond))
 	ctx := caseCtx(t)
 	parts := (&faults.Config{Topic: "/default/faults", Partitions: partitions}).PartitionTopics()
 	blocked := func() bool {

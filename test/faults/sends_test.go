@@ -5,6 +5,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
 	"github.com/conduitio-labs/conduit-connector-danube/test/faults"
 )
 
@@ -15,7 +16,8 @@ const sendMethod = "/danube.ProducerService/SendMessage"
 // destination reports nothing, keeps per-key order and, as the broker
 // refused the failed calls before storing anything, writes nothing twice.
 func TestSendsFailingInBursts(t *testing.T) {
-	b := newBroker(t)
+	// an ideal reader (no skip, no stall): this case waits for the source's lag detection and repair
+	b := newBroker(t, danubetest.WithLiveBuffer(0))
 	ctx := caseCtx(t)
 	p := start(t, b, faults.Config{})
 	p.Produce(records)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
 	"github.com/conduitio-labs/conduit-connector-danube/test/faults"
 )
 
@@ -16,7 +17,8 @@ import (
 // travel in the position, so the new source drops them: nothing is emitted
 // twice and nothing is missing.
 func TestStoppedWithAcksInFlight(t *testing.T) {
-	b := newBroker(t)
+	// an ideal reader (no skip, no stall): this case waits for the source's lag detection and repair
+	b := newBroker(t, danubetest.WithLiveBuffer(0))
 	ctx := caseCtx(t)
 	parts := (&faults.Config{Topic: "/default/faults", Partitions: partitions}).PartitionTopics()
 	var mu sync.Mutex

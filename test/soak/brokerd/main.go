@@ -46,6 +46,7 @@ func run(ctx context.Context) error {
 		danubetest.WithHeartbeat(*heartbeat),
 		danubetest.WithRedeliveryBaseDelay(*baseDelay),
 		danubetest.WithCursorFlushInterval(*cursorFlush),
+		danubetest.WithLiveBuffer(0), // an ideal reader (no skip, no stall): the soak's backlog waits for the source's lag detection and repair
 	)
 	if err != nil {
 		return fmt.Errorf("start the broker: %w", err)
