@@ -6,7 +6,7 @@ import (
 
 	"github.com/matryer/is"
 
-	"github.com/conduitio-labs/conduit-connector-danube/internal/danube"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/adminpb"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
@@ -35,7 +35,7 @@ func numberedFrom(from, to int) []string {
 }
 
 // receiveOffsets receives and acks each offset of [from, to) in order.
-func receiveOffsets(t *testing.T, co *danube.Consumer, from, to uint64) {
+func receiveOffsets(t *testing.T, co *danubeclient.Consumer, from, to uint64) {
 	t.Helper()
 	for off := from; off < to; off++ {
 		m := receive(t, co)
@@ -53,15 +53,15 @@ func receiveOffsets(t *testing.T, co *danube.Consumer, from, to uint64) {
 // subscription over. The dispatcher, its safe cursor stuck at 9, then waits
 // for the next publish, which it delivers.
 func TestReaderLagSkipsMessagesForGood(t *testing.T) {
-	for _, typ := range []danube.SubscriptionType{danube.Exclusive, danube.Shared} {
+	for _, typ := range []danubeclient.SubscriptionType{danubeclient.Exclusive, danubeclient.Shared} {
 		t.Run(typeName(typ), func(t *testing.T) {
 			is := is.New(t)
 			topic, p := reliableTopic(t, nil)
-			opts := danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s", Type: typ}
+			opts := danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s", Type: typ}
 			co := subscribe(t, shared.client(t), opts)
 
 			send(t, p, numberedFrom(0, window)...)
-			held := make([]*danube.ReceivedMessage, 0, window)
+			held := make([]*danubeclient.ReceivedMessage, 0, window)
 			for i := range window {
 				m := receive(t, co)
 				is.Equal(m.ID.Offset, uint64(i))
@@ -116,7 +116,7 @@ func TestReaderLagWhileTheConsumerIsAway(t *testing.T) {
 	})
 
 	send(t, p, numberedFrom(1, 1+paused)...)
-	co := subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	co := subscribe(t, shared.client(t), danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 	receiveOffsets(t, co, 0, 1) // the unacked message, redelivered
 	end := uint64(1 + paused)
 	receiveOffsets(t, co, end-liveBuffer, end) // 145..400
@@ -135,7 +135,7 @@ func TestDispatcherWaitsForAPublishWhenTheNewestIsAcked(t *testing.T) {
 		t.Run(settle, func(t *testing.T) {
 			is := is.New(t)
 			topic, p := reliableTopic(t, fastFailurePolicy(5, adminpb.SubscriptionPoisonPolicy_Block))
-			co := subscribe(t, shared.client(t), danube.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+			co := subscribe(t, shared.client(t), danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 
 			send(t, p, "m-0", "m-1")
 			older := receive(t, co)
