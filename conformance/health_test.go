@@ -92,7 +92,7 @@ func TestHealthCheckReportsClose(t *testing.T) {
 	is.Equal(m.SubscriptionName, "") // the broker leaves it empty on deliveries
 	is.Equal(healthStatus(t, w, consumerKind, sub.ConsumerId), ok)
 	raw.cancel()
-	waitFor(t, deliveryTimeout, "CLOSE for a consumer whose stream ended", func() (bool, error) {
+	waitFor(t, "CLOSE for a consumer whose stream ended", func() (bool, error) {
 		return healthStatus(t, w, consumerKind, sub.ConsumerId) == closed, nil
 	})
 

@@ -194,9 +194,10 @@ func payloads(prefix string, n int) []string {
 	return out
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() (bool, error)) {
+// waitFor polls cond until it holds, for at most deliveryTimeout.
+func waitFor(t *testing.T, what string, cond func() (bool, error)) {
 	t.Helper()
+	within := deliveryTimeout
 	deadline := time.Now().Add(within)
 	for {
 		ok, err := cond()

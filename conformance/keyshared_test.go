@@ -95,7 +95,7 @@ func TestKeySharedEvictsAnInactiveConsumer(t *testing.T) {
 	raw := openStream(t, w, sub.ConsumerId)
 	b := subscribe(t, shared.client(t), opts("b"))
 	raw.cancel()
-	waitFor(t, deliveryTimeout, "consumer a to be inactive", func() (bool, error) {
+	waitFor(t, "consumer a to be inactive", func() (bool, error) {
 		return healthStatus(t, w, danubepb.HealthCheckRequest_Consumer, sub.ConsumerId) == danubepb.HealthCheckResponse_CLOSE, nil
 	})
 

@@ -111,7 +111,7 @@ func TestReaderLagWhileTheConsumerIsAway(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(m0.GetMsgId().GetTopicOffset(), uint64(0)) // left unacked in the window
 	raw.cancel()
-	waitFor(t, deliveryTimeout, "the broker to mark the consumer inactive", func() (bool, error) {
+	waitFor(t, "the broker to mark the consumer inactive", func() (bool, error) {
 		return healthStatus(t, w, danubepb.HealthCheckRequest_Consumer, sub.ConsumerId) == danubepb.HealthCheckResponse_CLOSE, nil
 	})
 

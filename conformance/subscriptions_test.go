@@ -145,7 +145,7 @@ func TestExclusiveSubscription(t *testing.T) {
 	is.NoErr(err)
 	is.True(slices.Contains(subs, "s"))
 	is.NoErr(second.Close())
-	waitFor(t, deliveryTimeout, "Unsubscribe to succeed once the owner is gone", func() (bool, error) {
+	waitFor(t, "Unsubscribe to succeed once the owner is gone", func() (bool, error) {
 		return admin.Unsubscribe(opContext(t), topic, "s") == nil, nil
 	})
 	subs, err = admin.ListSubscriptions(opContext(t), topic)
