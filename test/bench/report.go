@@ -34,7 +34,7 @@ func renderReport(list []scenario, results map[string][]result, host string, too
 			metric(rs, result.megabytesPerSec).Median,
 			ms(metric(rs, func(r result) float64 { return r.P50.Seconds() }).Median),
 			ms(metric(rs, func(r result) float64 { return r.P99.Seconds() }).Median),
-			cpu.Median, cpu.Median/float64(s.Records)*1e6,
+			cpu.Median, metric(rs, result.cpuPerRecord).Median,
 			metric(rs, func(r result) float64 { return mib(r.Process.PeakRSS) }).Max,
 			conduitCPU)
 	}
