@@ -52,6 +52,9 @@ type options struct {
 	// against instead of a fresh test broker per run.
 	brokerURL string
 	adminURL  string
+	// liveRecords caps the records of the consuming scenarios against a
+	// running broker, where they go at the consumer's pace.
+	liveRecords int
 }
 
 func parseOptions(args []string) (options, error) {
@@ -64,12 +67,13 @@ func parseOptions(args []string) (options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on a run after this long")
 	fs.StringVar(&o.out, "out", "", "also write the report (Markdown) here; default bin/bench/report.md")
 	fs.StringVar(&o.brokerURL, "broker-url", "", "run against this running broker (e.g. http://127.0.0.1:6650) instead of a test broker per run; needs -admin-url")
+	fs.IntVar(&o.liveRecords, "live-records", 10_000, "with -broker-url: records of each consuming run (published while the consumer consumes, at its pace)")
 	fs.StringVar(&o.adminURL, "admin-url", "", "the admin API of the -broker-url broker (e.g. http://127.0.0.1:50051)")
 	if err := fs.Parse(args); err != nil {
 		return o, fmt.Errorf("parse flags: %w", err)
 	}
-	if o.records < 1 || o.runs < 1 || o.rssBacklog < 0 {
-		return o, errors.New("-records and -runs must be positive, -rss-backlog at least 0")
+	if o.records < 1 || o.runs < 1 || o.rssBacklog < 0 || o.liveRecords < 1 {
+		return o, errors.New("-records, -runs and -live-records must be positive, -rss-backlog at least 0")
 	}
 	if (o.brokerURL == "") != (o.adminURL == "") {
 		return o, errors.New("-broker-url and -admin-url go together")
@@ -104,6 +108,9 @@ func run(ctx context.Context, args []string) error {
 		if why := s.needsTestBroker(); external && why != "" {
 			say("skipping %-28s %s", s.Name, why)
 			continue
+		}
+		if external && (s.Kind == kindSource || s.Kind == kindDrain) {
+			s.Records = min(s.Records, o.liveRecords)
 		}
 		list = append(list, s)
 	}
