@@ -281,8 +281,10 @@ func (e *execution) consumeLive(ctx context.Context) (result, error) {
 		if err != nil {
 			return result{}, err
 		}
-		_, perr := publishLive(ctx, e.client, e.topic, 0, e.s.Records, pace{arrived: d.arrived, maxAhead: liveAhead})
-		waitCount(ctx, d.arrived, e.s.Records, idleAfterPublish)
+		pctx, cancel := d.watch(ctx)
+		_, perr := publishLive(pctx, e.client, e.topic, 0, e.s.Records, pace{arrived: d.arrived, maxAhead: liveAhead})
+		waitCount(pctx, d.arrived, e.s.Records, idleAfterPublish)
+		cancel()
 		t, u, distinct, err := d.stop()
 		if err := errors.Join(perr, err); err != nil {
 			return result{}, err
@@ -338,8 +340,8 @@ type liveDrain struct {
 	progress atomic.Int64
 	read     chan struct{}
 	out      []byte
-	outErr   error
-	outDone  chan struct{}
+	waitErr  error
+	exited   chan struct{} // closed once the process has exited; out and waitErr are set
 }
 
 func startLiveDrain(ctx context.Context, a baselineArgs) (*liveDrain, error) {
@@ -367,7 +369,7 @@ func startLiveDrain(ctx context.Context, a baselineArgs) (*liveDrain, error) {
 		return nil, fmt.Errorf("start the live drain: %w", err)
 	}
 	_ = pw.Close()
-	d := &liveDrain{cmd: cmd, stdin: stdin, read: make(chan struct{}), outDone: make(chan struct{})}
+	d := &liveDrain{cmd: cmd, stdin: stdin, read: make(chan struct{}), exited: make(chan struct{})}
 	go func() {
 		defer close(d.read)
 		defer pr.Close()
@@ -380,23 +382,37 @@ func startLiveDrain(ctx context.Context, a baselineArgs) (*liveDrain, error) {
 		}
 	}()
 	go func() {
-		defer close(d.outDone)
-		d.out, d.outErr = io.ReadAll(stdout)
+		defer close(d.exited)
+		d.out, _ = io.ReadAll(stdout)
+		d.waitErr = cmd.Wait()
 	}()
 	return d, nil
 }
 
 func (d *liveDrain) arrived() int { return int(d.progress.Load()) }
 
+// watch returns a context that ends when the process exits, so a publisher
+// waiting for it to receive does not wait for ever.
+func (d *liveDrain) watch(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-d.exited:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
 // stop ends the consumer and returns what it received, its usage and how
 // many distinct sequence numbers arrived.
 func (d *liveDrain) stop() (traffic, usage, int, error) {
 	_ = d.stdin.Close()
-	<-d.outDone
-	err := d.cmd.Wait()
+	<-d.exited
 	<-d.read
-	if err != nil {
-		return traffic{}, usage{}, 0, fmt.Errorf("live drain: %w", err)
+	if d.waitErr != nil {
+		return traffic{}, usage{}, 0, fmt.Errorf("live drain: %w", d.waitErr)
 	}
 	var rep baselineReport
 	if err := json.Unmarshal(d.out, &rep); err != nil {

@@ -54,7 +54,13 @@ func (e *execution) sustain(ctx context.Context) (result, error) {
 		rate      = firstRate
 	)
 	for k := 1; k <= maxTrials; k++ {
-		t, err := e.trial(ctx, k, rate)
+		t, err := e.trial(ctx, strconv.Itoa(k), rate)
+		if err != nil && ctx.Err() == nil {
+			// Once more on a topic of its own: a loaded broker sometimes
+			// times out a subscription.
+			say("  trial %d at %.0f records/s failed, trying once more: %v", k, rate, err)
+			t, err = e.trial(ctx, strconv.Itoa(k)+"-again", rate)
+		}
 		if err != nil {
 			return result{}, fmt.Errorf("trial %d at %.0f records/s: %w", k, rate, err)
 		}
@@ -94,9 +100,9 @@ func (e *execution) sustain(ctx context.Context) (result, error) {
 
 // trial publishes at rate for trialDuration into a fresh topic while the
 // consumer reads it.
-func (e *execution) trial(ctx context.Context, k int, rate float64) (trialResult, error) {
+func (e *execution) trial(ctx context.Context, k string, rate float64) (trialResult, error) {
 	t := *e
-	t.topic = e.topic + "-t" + strconv.Itoa(k)
+	t.topic = e.topic + "-t" + k
 	if err := createTopic(ctx, t.adminURL, t.topic, 0); err != nil {
 		return trialResult{}, err
 	}
@@ -106,7 +112,7 @@ func (e *execution) trial(ctx context.Context, k int, rate float64) (trialResult
 	n := max(int(rate*trialDuration.Seconds()), minTrialRecord)
 	// The warm-up is published only as the consumer takes it, so the
 	// measured part starts with the consumer attached and receiving.
-	publish := func(arrived func() int) (published, error) {
+	publish := func(ctx context.Context, arrived func() int) (published, error) {
 		if _, err := publishLive(ctx, t.client, t.topic, 0, warmUp, pace{arrived: arrived, maxAhead: liveAhead}); err != nil {
 			return published{}, err
 		}
@@ -141,17 +147,19 @@ func (e *execution) trial(ctx context.Context, k int, rate float64) (trialResult
 }
 
 // trialRaw runs a trial with the project's client consuming alone.
-func (e *execution) trialRaw(ctx context.Context, total int, publish func(arrived func() int) (published, error)) (trialResult, published, error) {
+func (e *execution) trialRaw(ctx context.Context, total int, publish func(ctx context.Context, arrived func() int) (published, error)) (trialResult, published, error) {
 	a := e.baselineArgs()
 	a.Records = total
 	d, err := startLiveDrain(ctx, a)
 	if err != nil {
 		return trialResult{}, published{}, err
 	}
-	pub, err := publish(d.arrived)
+	ctx, cancel := d.watch(ctx)
+	pub, err := publish(ctx, d.arrived)
 	if err == nil {
 		waitCount(ctx, d.arrived, total, idleAfterPublish)
 	}
+	cancel()
 	t, u, distinct, serr := d.stop()
 	if err = errors.Join(err, serr); err != nil {
 		return trialResult{}, pub, err
@@ -160,8 +168,10 @@ func (e *execution) trialRaw(ctx context.Context, total int, publish func(arrive
 }
 
 // trialSource runs a trial with the danube source consuming through Conduit.
-func (e *execution) trialSource(ctx context.Context, k, total int, publish func(arrived func() int) (published, error)) (trialResult, published, error) {
-	sink, err := startPipeSink(filepath.Join(e.work, "records-"+strconv.Itoa(k)+".pipe"), total)
+func (e *execution) trialSource(ctx context.Context, k string, total int, publish func(ctx context.Context, arrived func() int) (published, error)) (trialResult, published, error) {
+	ctx, cancel := context.WithCancel(ctx) // ends the publisher if Conduit fails
+	defer cancel()
+	sink, err := startPipeSink(filepath.Join(e.work, "records-"+k+".pipe"), total)
 	if err != nil {
 		return trialResult{}, published{}, err
 	}
@@ -172,7 +182,7 @@ func (e *execution) trialSource(ctx context.Context, k, total int, publish func(
 	}
 	pubDone := make(chan outcome, 1)
 	go func() {
-		pub, err := publish(sink.arrived.count)
+		pub, err := publish(ctx, sink.arrived.count)
 		pubDone <- outcome{pub, err}
 	}()
 	var out *outcome
