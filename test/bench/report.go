@@ -81,7 +81,7 @@ func renderGoals(results map[string][]result) string {
 			fmt.Fprintf(&b, "| %s | %+.0f%% | %s |\n", label, (1-x/y)*100, goal)
 			return
 		}
-		fmt.Fprintf(&b, "| %s | %.1f× | %s |\n", label, x/y, goal)
+		fmt.Fprintf(&b, "| %s | %.2f× | %s |\n", label, x/y, goal)
 	}
 	for _, p := range []string{"1p", "4p"} {
 		for _, v := range []string{"", " v2"} {
