@@ -40,7 +40,7 @@ bench: $(CONDUIT) ## Measure whole pipelines through Conduit (docs/benchmarks.md
 
 .PHONY: bench-smoke
 bench-smoke: $(CONDUIT) ## One short round of every make bench scenario, to keep the harness working (CI)
-	CONDUIT_BIN=$(CURDIR)/$(CONDUIT) go run ./test/bench -records 2000 -runs 1 -rss-backlog 0
+	CONDUIT_BIN=$(CURDIR)/$(CONDUIT) go run ./test/bench -records 2000 -runs 1 -rss-backlog 0 -trial 500ms
 
 .PHONY: bench-go
 bench-go: ## Run the Go benchmarks of the client, destination and source (regression guards)

@@ -47,6 +47,7 @@ type options struct {
 	rssBacklog int
 	only       *regexp.Regexp
 	timeout    time.Duration
+	trial      time.Duration
 	out        string
 	// brokerURL and adminURL name a running broker (a real Danube) to run
 	// against instead of a fresh test broker per run.
@@ -65,6 +66,7 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.rssBacklog, "rss-backlog", 1_000_000, "backlog of the one-run memory scenario (0: skip it)")
 	only := fs.String("only", "", "run only the scenarios whose names match this regular expression")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on a run after this long")
+	fs.DurationVar(&o.trial, "trial", 5*time.Second, "how long each trial of a sustained-rate search publishes")
 	fs.StringVar(&o.out, "out", "", "also write the report (Markdown) here; default bin/bench/report.md")
 	fs.StringVar(&o.brokerURL, "broker-url", "", "run against this running broker (e.g. http://127.0.0.1:6650) instead of a test broker per run; needs -admin-url")
 	fs.IntVar(&o.liveRecords, "live-records", 10_000, "with -broker-url: records of each consuming run (published while the consumer consumes, at its pace)")
@@ -72,8 +74,8 @@ func parseOptions(args []string) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, fmt.Errorf("parse flags: %w", err)
 	}
-	if o.records < 1 || o.runs < 1 || o.rssBacklog < 0 || o.liveRecords < 1 {
-		return o, errors.New("-records, -runs and -live-records must be positive, -rss-backlog at least 0")
+	if o.records < 1 || o.runs < 1 || o.rssBacklog < 0 || o.liveRecords < 1 || o.trial <= 0 {
+		return o, errors.New("-records, -runs, -live-records and -trial must be positive, -rss-backlog at least 0")
 	}
 	if (o.brokerURL == "") != (o.adminURL == "") {
 		return o, errors.New("-broker-url and -admin-url go together")
@@ -123,7 +125,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	r := &runner{bins: bins, dir: dir, timeout: o.timeout}
+	r := &runner{bins: bins, dir: dir, timeout: o.timeout, trialFor: o.trial}
 	if external {
 		r.external = &externalBroker{url: o.brokerURL, admin: o.adminURL, stamp: time.Now().Unix()}
 		say("running against the broker at %s (admin %s): a topic of its own per run, read back while it runs", o.brokerURL, o.adminURL)

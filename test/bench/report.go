@@ -36,7 +36,7 @@ func renderReport(list []scenario, results map[string][]result, host string, too
 		}
 		size := thousands(s.Records)
 		if s.sustained() {
-			size = "search" // trials of trialDuration; the row is the best passing trial
+			size = "search" // trials of -trial; the row is the best passing trial
 		}
 		fmt.Fprintf(&b, "| %s | %d×%s | **%.0f** (%.0f–%.0f) | %.1f | %s | %s | %.1f | %.0f | %.0f | %s |\n",
 			s.Name, len(rs), size, rate.Median, rate.Min, rate.Max,

@@ -29,6 +29,7 @@ type runner struct {
 	bins     harness.Binaries
 	dir      string        // working directories of the runs
 	timeout  time.Duration // per run, once started
+	trialFor time.Duration // how long a sustained-rate trial publishes
 	external *externalBroker
 }
 

@@ -12,7 +12,7 @@ import (
 // The sustained-rate scenarios find the highest rate at which a producer can
 // publish while a consumer (the source through Conduit, or the raw client
 // alone) loses nothing, with a window of 10 and a 256-message live buffer.
-// Each trial publishes at a fixed rate for trialDuration on a topic of its
+// Each trial publishes at a fixed rate for -trial (5 s) on a topic of its
 // own, after a warm-up that waits for the consumer to receive. The search
 // doubles the rate until a trial fails, then halves the interval between
 // the best passing and the lowest failing rate.
@@ -24,7 +24,6 @@ import (
 
 const (
 	liveBuffer     = 256
-	trialDuration  = 5 * time.Second
 	warmUp         = 100
 	firstRate      = 1000.0
 	maxTrials      = 9
@@ -98,7 +97,7 @@ func (e *execution) sustain(ctx context.Context) (result, error) {
 	return best.res, nil
 }
 
-// trial publishes at rate for trialDuration into a fresh topic while the
+// trial publishes at rate for r.trialFor into a fresh topic while the
 // consumer reads it.
 func (e *execution) trial(ctx context.Context, k string, rate float64) (trialResult, error) {
 	t := *e
@@ -109,7 +108,7 @@ func (e *execution) trial(ctx context.Context, k string, rate float64) (trialRes
 	if err := t.createSubscription(ctx, benchSubscription); err != nil {
 		return trialResult{}, err
 	}
-	n := max(int(rate*trialDuration.Seconds()), minTrialRecord)
+	n := max(int(rate*e.trialFor.Seconds()), minTrialRecord)
 	// The warm-up is published only as the consumer takes it, so the
 	// measured part starts with the consumer attached and receiving.
 	publish := func(ctx context.Context, arrived func() int) (published, error) {
