@@ -35,12 +35,12 @@ test-e2e: $(CONDUIT) ## Run only the end-to-end tests (real Conduit + test broke
 	CONDUIT_BIN=$(CURDIR)/$(CONDUIT) go test $(GOTEST_FLAGS) -count=1 -v ./test/e2e/...
 
 .PHONY: bench
-bench: $(CONDUIT) ## Measure whole pipelines through Conduit (docs/benchmarks.md); quick look: BENCH_FLAGS="-records 20000 -runs 1 -rss-backlog 0"
-	CONDUIT_BIN=$(CURDIR)/$(CONDUIT) go run ./test/bench $(BENCH_FLAGS)
+bench: $(CONDUIT) ## Measure whole pipelines through Conduit (docs/benchmarks.md); quick look: BENCH_FLAGS="-records 20000 -runs 1 -rss-backlog 0"; a running broker: BROKER_URL=http://127.0.0.1:6650 ADMIN_URL=http://127.0.0.1:50051
+	CONDUIT_BIN=$(CURDIR)/$(CONDUIT) go run ./test/bench $(if $(BROKER_URL),-broker-url $(BROKER_URL)) $(if $(ADMIN_URL),-admin-url $(ADMIN_URL)) $(BENCH_FLAGS)
 
 .PHONY: bench-smoke
 bench-smoke: $(CONDUIT) ## One short round of every make bench scenario, to keep the harness working (CI)
-	CONDUIT_BIN=$(CURDIR)/$(CONDUIT) go run ./test/bench -records 2000 -runs 1 -rss-backlog 0
+	CONDUIT_BIN=$(CURDIR)/$(CONDUIT) go run ./test/bench -records 2000 -runs 1 -rss-backlog 0 -trial 500ms
 
 .PHONY: bench-go
 bench-go: ## Run the Go benchmarks of the client, destination and source (regression guards)

@@ -30,7 +30,7 @@ const keyCount = 1000
 
 // baselineArgs describe one baseline process.
 type baselineArgs struct {
-	Kind         string // "async", "sequential" or "drain"
+	Kind         string // "async", "sequential", "drain" or "live-drain"
 	URL          string
 	Topic        string
 	Partitions   int
@@ -67,6 +67,8 @@ func parseBaselineArgs(args []string) (baselineArgs, error) {
 type baselineReport struct {
 	Traffic traffic `json:"traffic"` // drain only; producers are measured by reading back
 	PeakRSS int64   `json:"peakRSS"`
+	// Distinct sequence numbers received (live-drain only).
+	Distinct int `json:"distinct"`
 }
 
 // runBaselineProcess runs this program as a baseline and returns what it
@@ -110,6 +112,8 @@ func baselineMain(args []string) error {
 		err = publish(ctx, c, a.Topic, a.Partitions, a.Records, a.Kind == "async", a.MaxInFlight)
 	case "drain":
 		rep.Traffic, err = drain(ctx, c, a.Topic, a.Subscription, a.Records, receivedNow, fromFirstArrival)
+	case "live-drain":
+		rep, err = liveDrainMain(ctx, c, a)
 	default:
 		err = fmt.Errorf("unknown baseline %q: want async, sequential or drain", a.Kind)
 	}

@@ -47,7 +47,15 @@ type options struct {
 	rssBacklog int
 	only       *regexp.Regexp
 	timeout    time.Duration
+	trial      time.Duration
 	out        string
+	// brokerURL and adminURL name a running broker (a real Danube) to run
+	// against instead of a fresh test broker per run.
+	brokerURL string
+	adminURL  string
+	// liveRecords caps the records of the consuming scenarios against a
+	// running broker, where they go at the consumer's pace.
+	liveRecords int
 }
 
 func parseOptions(args []string) (options, error) {
@@ -58,12 +66,19 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.rssBacklog, "rss-backlog", 1_000_000, "backlog of the one-run memory scenario (0: skip it)")
 	only := fs.String("only", "", "run only the scenarios whose names match this regular expression")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on a run after this long")
+	fs.DurationVar(&o.trial, "trial", 5*time.Second, "how long each trial of a sustained-rate search publishes")
 	fs.StringVar(&o.out, "out", "", "also write the report (Markdown) here; default bin/bench/report.md")
+	fs.StringVar(&o.brokerURL, "broker-url", "", "run against this running broker (e.g. http://127.0.0.1:6650) instead of a test broker per run; needs -admin-url")
+	fs.IntVar(&o.liveRecords, "live-records", 10_000, "with -broker-url: records of each consuming run (published while the consumer consumes, at its pace)")
+	fs.StringVar(&o.adminURL, "admin-url", "", "the admin API of the -broker-url broker (e.g. http://127.0.0.1:50051)")
 	if err := fs.Parse(args); err != nil {
 		return o, fmt.Errorf("parse flags: %w", err)
 	}
-	if o.records < 1 || o.runs < 1 || o.rssBacklog < 0 {
-		return o, errors.New("-records and -runs must be positive, -rss-backlog at least 0")
+	if o.records < 1 || o.runs < 1 || o.rssBacklog < 0 || o.liveRecords < 1 || o.trial <= 0 {
+		return o, errors.New("-records, -runs, -live-records and -trial must be positive, -rss-backlog at least 0")
+	}
+	if (o.brokerURL == "") != (o.adminURL == "") {
+		return o, errors.New("-broker-url and -admin-url go together")
 	}
 	re, err := regexp.Compile(*only)
 	if err != nil {
@@ -87,10 +102,19 @@ func run(ctx context.Context, args []string) error {
 		o.out = filepath.Join(dir, "report.md")
 	}
 	var list []scenario
+	external := o.brokerURL != ""
 	for _, s := range scenarios(o.records, o.runs, o.rssBacklog) {
-		if o.only.MatchString(s.Name) {
-			list = append(list, s)
+		if !o.only.MatchString(s.Name) {
+			continue
 		}
+		if why := s.needsTestBroker(); external && why != "" {
+			say("skipping %-28s %s", s.Name, why)
+			continue
+		}
+		if external && (s.Kind == kindSource || s.Kind == kindDrain) {
+			s.Records = min(s.Records, o.liveRecords)
+		}
+		list = append(list, s)
 	}
 	if len(list) == 0 {
 		return fmt.Errorf("no scenario matches -only %q", o.only)
@@ -101,7 +125,11 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	r := &runner{bins: bins, dir: dir, timeout: o.timeout}
+	r := &runner{bins: bins, dir: dir, timeout: o.timeout, trialFor: o.trial}
+	if external {
+		r.external = &externalBroker{url: o.brokerURL, admin: o.adminURL, stamp: time.Now().Unix()}
+		say("running against the broker at %s (admin %s): a topic of its own per run, read back while it runs", o.brokerURL, o.adminURL)
+	}
 	started := time.Now()
 	results := make(map[string][]result, len(list))
 	// Rounds rather than scenario after scenario: the machine's noise then
@@ -115,7 +143,7 @@ func run(ctx context.Context, args []string) error {
 			if err != nil {
 				return fmt.Errorf("%s, run %d: %w", s.Name, round, err)
 			}
-			if res.Records != s.Records {
+			if !s.sustained() && res.Records != s.Records {
 				return fmt.Errorf("%s, run %d: %d records arrived, want %d", s.Name, round, res.Records, s.Records)
 			}
 			say("%-28s run %d  %s", s.Name, round, res)

@@ -14,6 +14,11 @@ import (
 func renderReport(list []scenario, results map[string][]result, host string, took time.Duration, o options) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Measured %s on %s.\n", time.Now().UTC().Format("2006-01-02"), host)
+	if o.brokerURL != "" {
+		fmt.Fprintf(&b, "Against the running broker at %s (consuming scenarios move %d records); ", o.brokerURL, o.liveRecords)
+	} else {
+		b.WriteString("Against a fresh test broker per run; ")
+	}
 	fmt.Fprintf(&b, "%d runs of %d records each (1 KiB payloads) unless the scenario says otherwise; the whole run took %s.\n\n",
 		o.runs, o.records, took.Round(time.Second))
 	b.WriteString("| scenario | runs | records/s median (min–max) | MB/s | p50 latency | p99 latency | CPU s | CPU µs/record | peak RSS MB | Conduit CPU s |\n")
@@ -29,12 +34,16 @@ func renderReport(list []scenario, results map[string][]result, host string, too
 		if s.throughConduit() {
 			conduitCPU = fmt.Sprintf("%.1f", metric(rs, func(r result) float64 { return r.Conduit.CPU.Seconds() }).Median)
 		}
+		size := thousands(s.Records)
+		if s.sustained() {
+			size = "search" // trials of -trial; the row is the best passing trial
+		}
 		fmt.Fprintf(&b, "| %s | %d×%s | **%.0f** (%.0f–%.0f) | %.1f | %s | %s | %.1f | %.0f | %.0f | %s |\n",
-			s.Name, len(rs), thousands(s.Records), rate.Median, rate.Min, rate.Max,
+			s.Name, len(rs), size, rate.Median, rate.Min, rate.Max,
 			metric(rs, result.megabytesPerSec).Median,
 			ms(metric(rs, func(r result) float64 { return r.P50.Seconds() }).Median),
 			ms(metric(rs, func(r result) float64 { return r.P99.Seconds() }).Median),
-			cpu.Median, cpu.Median/float64(s.Records)*1e6,
+			cpu.Median, metric(rs, result.cpuPerRecord).Median,
 			metric(rs, func(r result) float64 { return mib(r.Process.PeakRSS) }).Max,
 			conduitCPU)
 	}
@@ -53,6 +62,13 @@ func renderGoals(results map[string][]result) string {
 		}
 		return metric(rs, result.recordsPerSec).Median, true
 	}
+	cpuMedian := func(name string) (float64, bool) {
+		rs := results[name]
+		if len(rs) == 0 {
+			return 0, false
+		}
+		return metric(rs, result.cpuPerRecord).Median, true
+	}
 	var b strings.Builder
 	b.WriteString("| comparison (medians) | measured | goal |\n|---|---|---|\n")
 	ratio := func(label, a, base, goal string, overhead bool) {
@@ -65,7 +81,7 @@ func renderGoals(results map[string][]result) string {
 			fmt.Fprintf(&b, "| %s | %+.0f%% | %s |\n", label, (1-x/y)*100, goal)
 			return
 		}
-		fmt.Fprintf(&b, "| %s | %.1f× | %s |\n", label, x/y, goal)
+		fmt.Fprintf(&b, "| %s | %.2f× | %s |\n", label, x/y, goal)
 	}
 	for _, p := range []string{"1p", "4p"} {
 		for _, v := range []string{"", " v2"} {
@@ -88,6 +104,25 @@ func renderGoals(results map[string][]result) string {
 		ratio("source w1000"+v+" ÷ source w10"+v, "source w1000"+v, "source w10"+v, "scales with the window (> 1×)", false)
 	}
 	ratio("raw drain w1000 ÷ raw drain w10", "raw drain w1000", "raw drain w10", "(the client alone)", false)
+	for _, p := range []string{"1p", "4p"} {
+		ratio("destination "+p+" ÷ raw async "+p, "destination "+p, "raw async "+p, "≥ 0.7×", false)
+		ratio("destination "+p+" v2 ÷ raw async "+p, "destination "+p+" v2", "raw async "+p, "≥ 0.85×", false)
+	}
+	ratio("sustained source w10 ÷ sustained raw w10", "sustained source w10", "sustained raw w10", "≥ 0.8×", false)
+	cpuRatio := func(a, base string) {
+		x, okA := cpuMedian(a)
+		y, okB := cpuMedian(base)
+		if okA && okB && y > 0 {
+			fmt.Fprintf(&b, "| connector CPU µs/record, %s ÷ %s | %.2f× | ≤ 1.2× |\n", a, base, x/y)
+		}
+	}
+	for _, p := range []string{"1p", "4p"} {
+		cpuRatio("destination "+p, "raw async "+p)
+		cpuRatio("destination "+p+" v2", "raw async "+p)
+	}
+	cpuRatio("source w10", "raw drain w10")
+	cpuRatio("source w10 v2", "raw drain w10")
+	cpuRatio("sustained source w10", "sustained raw w10")
 	for name, rs := range results {
 		if strings.Contains(name, "backlog") {
 			fmt.Fprintf(&b, "| connector peak RSS, %s | %.0f MB | < 150 MB |\n", name, metric(rs, func(r result) float64 { return mib(r.Process.PeakRSS) }).Max)

@@ -23,11 +23,31 @@ const (
 )
 
 // runner runs scenarios, each on a fresh test broker so no run inherits
-// another's topics, subscriptions or retained messages.
+// another's topics, subscriptions or retained messages, or on one running
+// broker with a topic of its own per run.
 type runner struct {
-	bins    harness.Binaries
-	dir     string        // working directories of the runs
-	timeout time.Duration // per run, once started
+	bins     harness.Binaries
+	dir      string        // working directories of the runs
+	timeout  time.Duration // per run, once started
+	trialFor time.Duration // how long a sustained-rate trial publishes
+	external *externalBroker
+}
+
+// externalBroker is a broker the harness does not start (-broker-url).
+type externalBroker struct {
+	url, admin string
+	stamp      int64 // tells this make bench's topics from earlier ones'
+}
+
+// topic names the topic of run n of s on the external broker.
+func (b *externalBroker) topic(s scenario, n int) string {
+	slug := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, s.Name)
+	return fmt.Sprintf("/default/bench-%d-%s-%d", b.stamp, slug, n)
 }
 
 // run runs s once; n tells its runs apart.
@@ -41,49 +61,63 @@ func (r *runner) run(ctx context.Context, s scenario, n int) (result, error) {
 	if err := os.MkdirAll(work, 0o750); err != nil {
 		return result{}, fmt.Errorf("create %s: %w", work, err)
 	}
-	brokerLog, err := os.Create(filepath.Join(work, "broker.log"))
-	if err != nil {
-		return result{}, fmt.Errorf("create the broker log: %w", err)
+	e := &execution{runner: r, s: s, work: work, topic: benchTopic}
+	if r.external != nil {
+		e.url, e.adminURL, e.topic, e.live = r.external.url, r.external.admin, r.external.topic(s, n), true
+	} else {
+		brokerLog, err := os.Create(filepath.Join(work, "broker.log"))
+		if err != nil {
+			return result{}, fmt.Errorf("create the broker log: %w", err)
+		}
+		defer brokerLog.Close()
+		args := []string{"-max-unacked", strconv.Itoa(s.Window), "-send-delay", s.SendDelay.String()}
+		if !s.sustained() {
+			// An ideal reader (no skip, no stall): the backlog scenarios wait
+			// for the source's repair; the sustained ones measure the loss.
+			args = append(args, "-live-buffer", "0")
+		}
+		broker, err := harness.StartBroker(ctx, r.bins.Broker, brokerLog, args...)
+		if err != nil {
+			return result{}, err
+		}
+		defer func() { _ = broker.Stop(30 * time.Second) }()
+		e.url, e.adminURL = broker.URL, broker.AdminURL
 	}
-	defer brokerLog.Close()
-	broker, err := harness.StartBroker(ctx, r.bins.Broker, brokerLog,
-		"-max-unacked", strconv.Itoa(s.Window), "-send-delay", s.SendDelay.String(),
-		"-live-buffer", "0") // an ideal reader (no skip, no stall): the backlogs wait for the source's lag detection and repair
+	c, err := danubeclient.NewClient(danubeclient.Config{URL: e.url})
 	if err != nil {
-		return result{}, err
-	}
-	defer func() { _ = broker.Stop(30 * time.Second) }()
-	c, err := danubeclient.NewClient(danubeclient.Config{URL: broker.URL})
-	if err != nil {
-		return result{}, fmt.Errorf("connect to the test broker: %w", err)
+		return result{}, fmt.Errorf("connect to the broker: %w", err)
 	}
 	defer c.Close()
-	if err := createTopic(ctx, broker.AdminURL, s.topicPartitions()); err != nil {
-		return result{}, err
+	e.client = c
+	if !s.sustained() { // a sustained run creates a topic per trial
+		if err := createTopic(ctx, e.adminURL, e.topic, s.topicPartitions()); err != nil {
+			return result{}, err
+		}
 	}
-	e := &execution{runner: r, s: s, work: work, broker: broker, client: c}
 	switch s.Kind {
 	case kindDestination, kindAsync, kindSequential:
 		return e.produce(ctx)
 	case kindSource, kindDrain:
 		return e.consume(ctx)
+	case kindSustainSource, kindSustainRaw:
+		return e.sustain(ctx)
 	}
 	return result{}, fmt.Errorf("scenario %q has no kind", s.Name)
 }
 
-func createTopic(ctx context.Context, adminURL string, partitions int) error {
+func createTopic(ctx context.Context, adminURL, topic string, partitions int) error {
 	admin, err := danubeclient.NewAdmin(danubeclient.Config{URL: adminURL})
 	if err != nil {
 		return fmt.Errorf("connect to the admin API: %w", err)
 	}
 	defer admin.Close()
 	if partitions > 0 {
-		err = admin.CreatePartitionedTopic(ctx, benchTopic, partitions, danubeclient.Reliable)
+		err = admin.CreatePartitionedTopic(ctx, topic, partitions, danubeclient.Reliable)
 	} else {
-		err = admin.CreateTopic(ctx, benchTopic, danubeclient.Reliable)
+		err = admin.CreateTopic(ctx, topic, danubeclient.Reliable)
 	}
 	if err != nil {
-		return fmt.Errorf("create %s: %w", benchTopic, err)
+		return fmt.Errorf("create %s: %w", topic, err)
 	}
 	return nil
 }
@@ -91,9 +125,16 @@ func createTopic(ctx context.Context, adminURL string, partitions int) error {
 // execution is one run of one scenario.
 type execution struct {
 	*runner
-	s      scenario
-	work   string
-	broker *harness.Broker
+	s        scenario
+	work     string
+	url      string // the broker's service URL
+	adminURL string
+	topic    string
+	// live: the broker delivers a subscription's messages through a
+	// 256-message live buffer (a real Danube), so nothing may wait in a
+	// backlog: producing runs are read back while they run and consuming
+	// runs are published to while they consume.
+	live   bool
 	client *danubeclient.Client
 }
 
@@ -102,6 +143,9 @@ type execution struct {
 // producer runs, so the measured side has the machine to itself.
 func (e *execution) produce(ctx context.Context) (result, error) {
 	const readBack = "bench-read-back"
+	if e.live {
+		return e.produceLive(ctx, readBack)
+	}
 	if err := e.createSubscription(ctx, readBack); err != nil {
 		return result{}, err
 	}
@@ -117,7 +161,7 @@ func (e *execution) produce(ctx context.Context) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	t, err := drain(ctx, e.client, benchTopic, readBack, e.s.Records, publishedAt, fromCreation)
+	t, err := drain(ctx, e.client, e.topic, readBack, e.s.Records, publishedAt, fromCreation)
 	if err != nil {
 		return result{}, fmt.Errorf("read the records back: %w", err)
 	}
@@ -139,7 +183,7 @@ func (e *execution) destination(ctx context.Context) (result, error) {
 	}
 	metrics := &conduitMetrics{url: "http://" + api[0] + "/metrics", pipeline: "bench"}
 	args := []string{"--api.enabled=true", "--api.http.address", api[0], "--api.grpc.address", api[1]}
-	return e.conduit(ctx, destinationPipeline(e.s, e.broker.URL, payload), args, func() (bool, error) {
+	return e.conduit(ctx, destinationPipeline(e.s, e.url, e.topic, payload), args, func() (bool, error) {
 		n, err := metrics.acked(ctx)
 		return n >= e.s.Records, err
 	})
@@ -155,7 +199,7 @@ func (e *execution) baselineProducer(ctx context.Context) (usage, error) {
 // before the messages it is to see.
 func (e *execution) createSubscription(ctx context.Context, name string) error {
 	setup, err := e.client.Subscribe(ctx, danubeclient.ConsumerOptions{
-		Topic: benchTopic, Name: benchConsumer, Subscription: name, Type: danubeclient.Exclusive,
+		Topic: e.topic, Name: benchConsumer, Subscription: name, Type: danubeclient.Exclusive,
 	})
 	if err != nil {
 		return fmt.Errorf("create subscription %s: %w", name, err)
@@ -168,10 +212,13 @@ func (e *execution) createSubscription(ctx context.Context, name string) error {
 
 // consume fills a subscription with a backlog and drains it.
 func (e *execution) consume(ctx context.Context) (result, error) {
+	if e.live {
+		return e.consumeLive(ctx)
+	}
 	if err := e.createSubscription(ctx, benchSubscription); err != nil {
 		return result{}, err
 	}
-	if err := publish(ctx, e.client, benchTopic, e.s.topicPartitions(), e.s.Records, true, 256); err != nil {
+	if err := publish(ctx, e.client, e.topic, e.s.topicPartitions(), e.s.Records, true, 256); err != nil {
 		return result{}, fmt.Errorf("publish the backlog: %w", err)
 	}
 	if e.s.Kind == kindDrain {
@@ -186,11 +233,20 @@ func (e *execution) consume(ctx context.Context) (result, error) {
 		return result{}, err
 	}
 	defer sink.Close()
-	res, err := e.conduit(ctx, sourcePipeline(e.s, e.broker.URL, sink.path), nil, func() (bool, error) {
+	return e.runSource(ctx, sink, func() error { return nil })
+}
+
+// runSource runs the danube source into sink until every record has
+// arrived, or the sink or failed reports an error.
+func (e *execution) runSource(ctx context.Context, sink *pipeSink, failed func() error) (result, error) {
+	res, err := e.conduit(ctx, sourcePipeline(e.s, e.url, e.topic, sink.path), nil, func() (bool, error) {
 		select {
 		case <-sink.arrived.done:
 			return true, nil
 		default:
+			if err := failed(); err != nil {
+				return false, err
+			}
 			return false, sink.Err()
 		}
 	})
@@ -204,7 +260,7 @@ func (e *execution) consume(ctx context.Context) (result, error) {
 func (e *execution) baselineArgs() baselineArgs {
 	kinds := map[kind]string{kindAsync: "async", kindSequential: "sequential", kindDrain: "drain"}
 	return baselineArgs{
-		Kind: kinds[e.s.Kind], URL: e.broker.URL, Topic: benchTopic, Partitions: e.s.topicPartitions(),
+		Kind: kinds[e.s.Kind], URL: e.url, Topic: e.topic, Partitions: e.s.topicPartitions(),
 		Records: e.s.Records, MaxInFlight: 256, Subscription: benchSubscription,
 	}
 }
@@ -263,7 +319,7 @@ func conduitErrors(p *harness.Process) string {
 // destinationPipeline is the builtin generator writing 1 KiB records as
 // fast as it can into the danube destination, with every default left as a
 // user would find it.
-func destinationPipeline(s scenario, url, payload string) string {
+func destinationPipeline(s scenario, url, topic, payload string) string {
 	return fmt.Sprintf(`version: "2.2"
 pipelines:
   - id: bench
@@ -285,12 +341,12 @@ pipelines:
           url: %s
           topic: %s
           partitions: "%d"
-`, payload, s.Records, sourceBatch(s), url, benchTopic, s.topicPartitions())
+`, payload, s.Records, sourceBatch(s), url, topic, s.topicPartitions())
 }
 
 // sourcePipeline is the danube source, with its defaults, feeding Conduit's
 // builtin file destination writing into the counting pipe.
-func sourcePipeline(s scenario, url, pipe string) string {
+func sourcePipeline(s scenario, url, topic, pipe string) string {
 	return fmt.Sprintf(`version: "2.2"
 pipelines:
   - id: bench
@@ -310,7 +366,7 @@ pipelines:
         plugin: builtin:file
         settings:
           path: %s
-`, url, benchTopic, benchSubscription, benchConsumer, sourceBatch(s), pipe)
+`, url, topic, benchSubscription, benchConsumer, sourceBatch(s), pipe)
 }
 
 // sourceBatch are the source settings of the scenarios that read in

@@ -16,6 +16,9 @@ const (
 	kindAsync      // pipelined producer, the destination's concurrency
 	kindSequential // one send at a time
 	kindDrain      // consumer draining a backlog, acking from ackWorkers goroutines
+	// The highest publish rate a consumer keeps up with (see sustain.go).
+	kindSustainSource // through Conduit: danube source → counting file destination
+	kindSustainRaw    // the project's client alone
 )
 
 // scenario is one measured configuration.
@@ -34,6 +37,9 @@ type scenario struct {
 	SourceBatch bool
 	Records     int
 	Runs        int
+	// Backlog: the records are published before the consumer starts, even
+	// against a broker the harness does not start (the memory scenario).
+	Backlog bool
 }
 
 // destinationWindow is the broker window for the producing scenarios: wide,
@@ -69,6 +75,10 @@ func scenarios(records, runs, rssBacklog int) []scenario {
 			scenario{Name: "raw drain " + win, Kind: kindDrain, Window: w},
 		)
 	}
+	list = append(list,
+		scenario{Name: "sustained source w10", Kind: kindSustainSource, Window: 10},
+		scenario{Name: "sustained raw w10", Kind: kindSustainRaw, Window: 10},
+	)
 	for i := range list {
 		if list[i].Records == 0 {
 			list[i].Records = records
@@ -85,14 +95,40 @@ func scenarios(records, runs, rssBacklog int) []scenario {
 		// One run: it is about memory, and a million records take a while.
 		list = append(list, scenario{
 			Name: "source w1000 " + thousands(rssBacklog) + " backlog", Kind: kindSource,
-			Partitions: 1, Window: 1000, Records: rssBacklog, Runs: 1,
+			Partitions: 1, Window: 1000, Records: rssBacklog, Runs: 1, Backlog: true,
 		})
 	}
 	return list
 }
 
 // throughConduit reports whether the scenario runs a Conduit pipeline.
-func (s scenario) throughConduit() bool { return s.Kind == kindDestination || s.Kind == kindSource }
+func (s scenario) throughConduit() bool {
+	return s.Kind == kindDestination || s.Kind == kindSource || s.Kind == kindSustainSource
+}
+
+// sustained reports whether the scenario searches for a sustained rate
+// rather than moving a fixed number of records.
+func (s scenario) sustained() bool { return s.Kind == kindSustainSource || s.Kind == kindSustainRaw }
+
+// realWindow is the reliable window of a Danube v0.15.1 broker started
+// without a configuration file (dispatch.max_unacked_messages). Its
+// per-subscription override (SetSubscriptionDispatchConfig) is stored but
+// not read by the dispatcher.
+const realWindow = 10
+
+// needsTestBroker says why the scenario cannot run against a broker the
+// harness does not start ("" when it can).
+func (s scenario) needsTestBroker() string {
+	switch {
+	case s.SendDelay > 0:
+		return "needs the test broker's -send-delay"
+	case s.Backlog:
+		return "drains a backlog published beforehand, of which a v0.15.1 broker delivers 256 messages"
+	case (s.Kind == kindSource || s.Kind == kindDrain) && s.Window != realWindow:
+		return "needs the test broker's -max-unacked (a window other than 10)"
+	}
+	return ""
+}
 
 // timing says what the throughput of the scenario is measured over.
 func (s scenario) timing() timing {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -60,6 +61,9 @@ func (s *pipeSink) read() {
 			return
 		}
 		s.arrived.add(createdAtOf(line), time.Now())
+		if seq, ok := seqOf(line); ok {
+			s.arrived.mark(seq)
+		}
 	}
 }
 
@@ -76,6 +80,24 @@ func createdAtOf(line []byte) time.Time {
 		return time.Time{}
 	}
 	return parseNanos(string(rest[:end]))
+}
+
+// seqField is how a record's sequence number (seqKey) appears in its JSON.
+var seqField = []byte(`"` + seqKey + `":"`)
+
+// seqOf finds the record's sequence number, if it has one.
+func seqOf(line []byte) (int, bool) {
+	i := bytes.Index(line, seqField)
+	if i < 0 {
+		return 0, false
+	}
+	rest := line[i+len(seqField):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(string(rest[:end]))
+	return n, err == nil
 }
 
 // Err reports a read failure, once the reader has stopped.

@@ -27,6 +27,8 @@ type arrivals struct {
 	latencies    []time.Duration
 	want         int
 	done         chan struct{}
+	seen         []bool // by sequence number (seqKey), once mark is called
+	nDistinct    int
 }
 
 func newArrivals(want int) *arrivals {
@@ -54,6 +56,36 @@ func (a *arrivals) add(created, arrived time.Time) {
 	if a.n == a.want {
 		close(a.done)
 	}
+}
+
+// count returns how many records have arrived.
+func (a *arrivals) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.n
+}
+
+// mark notes the arrival of sequence number seq (0 ≤ seq < want).
+func (a *arrivals) mark(seq int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if seq < 0 || seq >= a.want {
+		return
+	}
+	if a.seen == nil {
+		a.seen = make([]bool, a.want)
+	}
+	if !a.seen[seq] {
+		a.seen[seq] = true
+		a.nDistinct++
+	}
+}
+
+// distinct returns how many distinct sequence numbers have arrived.
+func (a *arrivals) distinct() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.nDistinct
 }
 
 // timing says which interval a scenario's throughput is measured over.
@@ -125,6 +157,16 @@ type result struct {
 	traffic
 	Process usage // the connector's plugin process, or the baseline's client process
 	Conduit usage // Conduit itself (zero for baselines); PeakRSS unknown while it runs
+	// Sampled: of Records, how many a live read-back received (0: all).
+	Sampled int
+}
+
+// cpuPerRecord is the measured process's CPU time per record, in µs.
+func (r result) cpuPerRecord() float64 {
+	if r.Records == 0 {
+		return 0
+	}
+	return float64(r.Process.CPU.Microseconds()) / float64(r.Records)
 }
 
 func (r result) recordsPerSec() float64 {
@@ -143,6 +185,10 @@ func (r result) String() string {
 	if r.Conduit.CPU > 0 {
 		s += fmt.Sprintf("  conduit cpu %5.1fs", r.Conduit.CPU.Seconds())
 	}
+	if r.Sampled > 0 {
+		s += fmt.Sprintf("  read back %d", r.Sampled)
+	}
+
 	return s
 }
 
