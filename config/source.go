@@ -99,7 +99,7 @@ type SourceConfig struct {
 
 	// OnLoss is what the source does when the broker skips messages for good
 	// (a Danube v0.15 subscription more than 256 messages behind loses the
-	// rest; see the README's delivery guarantee): fail stops the pipeline with
+	// rest; see docs/semantics.md): fail stops the pipeline with
 	// an error naming every lost range; continue logs the same error and reads
 	// on. Applies to exclusive and failover subscriptions, which see every
 	// offset of a partition. With snapshot.enabled lost ranges are read from

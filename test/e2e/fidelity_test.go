@@ -49,9 +49,10 @@ func fidelityRecords() []string {
 	}
 }
 
-// asJSONText names the parts that, as documented (README, Record fidelity),
-// arrive as raw data holding their exact JSON text: no Avro schema keeps an
-// empty list, and without a schema Conduit would round integers beyond 2^53.
+// asJSONText names the parts that, as documented (docs/semantics.md, Record
+// fidelity), arrive as raw data holding their exact JSON text: no Avro schema
+// keeps an empty list, and without a schema Conduit would round integers
+// beyond 2^53.
 var asJSONText = map[string]string{"h3": "before"}
 
 // TestPipeline_RecordsComeOutAsTheyWentIn compares every field of every

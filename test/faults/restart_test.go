@@ -116,7 +116,7 @@ func crashes(t *testing.T, b *danubetest.Broker, p *faults.Pipeline, sub string)
 // crash, before that loses every message published but not yet delivered:
 // exactly the sum over partitions of messages - dispatched at the restart.
 // Messages published afterwards flow again. This pins the broker's
-// behaviour the README warns about; the connector cannot get those messages
+// behaviour docs/semantics.md warns about; the connector cannot get those messages
 // back, but it reports every lost range (onLoss: continue logs them at error
 // level and reads on). Here the downstream side acknowledges nothing before
 // the restart.
