@@ -115,11 +115,13 @@ func crashes(t *testing.T, b *danubetest.Broker, p *faults.Pipeline, sub string)
 // only if something was acknowledged). A broker restart, graceful or a
 // crash, before that loses every message published but not yet delivered:
 // exactly the sum over partitions of messages - dispatched at the restart.
-// Messages published afterwards flow again. This pins the broker's
-// behaviour docs/semantics.md warns about; the connector cannot get those messages
-// back, but it reports every lost range (onLoss: continue logs them at error
-// level and reads on). Here the downstream side acknowledges nothing before
-// the restart.
+// Messages published afterwards flow again, except what the fresh
+// subscription's 256-message live buffer skips while Conduit catches up.
+// This pins the broker's behaviour docs/semantics.md warns about; the
+// connector cannot get those messages back, but it names every lost one: the
+// records missing are exactly those the source reported (onLoss: continue
+// logs them at error level and reads on). Here the downstream side
+// acknowledges nothing before the restart.
 func TestBrokerRestartBeforeTheFirstAcknowledgement(t *testing.T) {
 	for _, tt := range []struct {
 		name string
@@ -158,33 +160,35 @@ func TestBrokerRestartBeforeTheFirstAcknowledgement(t *testing.T) {
 				t.Fatal(err)
 			}
 			release()
-			p.Produce(1000) // published after the restart: delivered
-			// The source names every lost message once (lossTimeout after it
-			// saw the jump), while the pipeline runs.
-			if err := faults.Poll(ctx, "the source to report the lost messages", func() bool {
-				return lostReported(t, logs.String()) >= lost
+			// Published after the restart. With Danube's 256-message live
+			// buffer (the test broker's default) the fresh subscription can
+			// also skip some of these while Conduit catches up.
+			p.Produce(1000)
+			// Every record is either processed or named lost by the source,
+			// once, lossTimeout after it saw the jump; then nothing moves.
+			produced := p.Produced()
+			if err := p.WaitFor(ctx, "every record processed or reported lost", func(s faults.Stats) bool {
+				return s.Distinct+lostReported(t, logs.String()) >= produced
 			}); err != nil {
-				t.Fatalf("%v: reported %d of %d", err, lostReported(t, logs.String()), lost)
+				t.Fatalf("%v: reported %d lost", err, lostReported(t, logs.String()))
 			}
-			r, err := p.FinishLosing(ctx, lost)
-			if n := lostReported(t, logs.String()); n != lost {
-				t.Errorf("the source reported %d lost messages, %d were lost", n, lost)
-			}
+			reported := lostReported(t, logs.String())
+			r, err := p.FinishLosing(ctx, reported)
 			t.Logf("report: %s", r)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if lost == 0 || r.MissingCount != lost {
-				t.Errorf("the restart left %d messages undispatched; %d records are missing", lost, r.MissingCount)
+			if r.MissingCount != reported {
+				t.Errorf("%d records are missing, the source reported %d lost", r.MissingCount, reported)
+			}
+			if lost == 0 || r.MissingCount < lost {
+				t.Errorf("the restart left %d messages undispatched; only %d records are missing", lost, r.MissingCount)
 			}
 			if r.SameOffset != 0 || r.OrderViolations != 0 {
 				t.Errorf("%d records emitted again, %d order violations", r.SameOffset, r.OrderViolations)
 			}
-			if m, _ := p.Missing(records+1000, records+1000); len(m) > 0 && m[len(m)-1] >= records {
-				t.Errorf("record %d, written after the restart, is missing", m[len(m)-1])
-			}
-			t.Logf("RESULT %s: %d of %d records lost (published, not yet dispatched at the restart), 0 after it",
-				t.Name(), r.MissingCount, r.Records)
+			t.Logf("RESULT %s: %d of %d records lost, %d of them not yet dispatched at the restart; every one reported",
+				t.Name(), r.MissingCount, r.Records, lost)
 		})
 	}
 }
