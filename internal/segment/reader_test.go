@@ -49,23 +49,27 @@ func (c *fakeCatalog) ListSegmentDescriptors(_ context.Context, in *danubepb.Lis
 	return &danubepb.ListSegmentDescriptorsResponse{Segments: out}, nil
 }
 
-// exporter seals offset ranges into a FileStore and publishes them in the
-// catalog, as the broker's export_topic_segments does.
+// exporter seals offset ranges into a store (a FileStore unless put says
+// otherwise) and publishes them in the catalog, as the broker's
+// export_topic_segments does.
 type exporter struct {
 	t       *testing.T
 	store   FileStore
+	put     func(topic, id string, data []byte) (ObjectInfo, error)
 	catalog *fakeCatalog
 }
 
 func newExporter(t *testing.T) *exporter {
 	t.Helper()
-	return &exporter{t: t, store: FileStore{Root: t.TempDir()}, catalog: &fakeCatalog{segs: map[string][]*danubepb.SegmentDescriptorProto{}}}
+	e := &exporter{t: t, store: FileStore{Root: t.TempDir()}, catalog: &fakeCatalog{segs: map[string][]*danubepb.SegmentDescriptorProto{}}}
+	e.put = e.store.Put
+	return e
 }
 
 func (e *exporter) seal(from, to uint64) string {
 	e.t.Helper()
 	id := SegmentID(from, time.Unix(1_700_000_000+int64(from), 0))
-	info, err := e.store.Put(topic, id, segmentBytes(e.t, from, to))
+	info, err := e.put(topic, id, segmentBytes(e.t, from, to))
 	if err != nil {
 		e.t.Fatal(err)
 	}
