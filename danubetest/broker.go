@@ -66,7 +66,7 @@ func New(opts ...Option) (*Broker, error) {
 	if cfg.heartbeat <= 0 {
 		return nil, fmt.Errorf("danubetest: heartbeat must be positive, got %s", cfg.heartbeat)
 	}
-	if cfg.segmentSealEvery < 0 || (cfg.segmentSealEvery > 0 && cfg.segmentDir == "") {
+	if cfg.segmentSealEvery < 0 || (cfg.segmentSealEvery > 0 && cfg.segmentDir == "" && cfg.segmentStore == nil) {
 		return nil, fmt.Errorf("danubetest: segment seal every %d needs a value >= 0 and WithSegmentDir", cfg.segmentSealEvery)
 	}
 	b := &Broker{
