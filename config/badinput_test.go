@@ -113,8 +113,29 @@ func sourceInputs(f files) []badInput {
 		{name: "snapshot without segment root", set: map[string]string{"snapshot.enabled": "true"}, want: []string{`"snapshot.segmentRoot"`}},
 		{name: "snapshot segment root missing", set: map[string]string{"snapshot.enabled": "true", "snapshot.segmentRoot": filepath.Join(f.dir, "nope")}, want: []string{`"snapshot.segmentRoot"`}},
 		{name: "snapshot seal timeout zero", set: map[string]string{"snapshot.enabled": "true", "snapshot.segmentRoot": f.dir, "snapshot.sealTimeout": "0s"}, want: []string{`"snapshot.sealTimeout"`}},
+		{name: "snapshot storage backend unknown", set: snap("snapshot.storage.backend", "ftp", "snapshot.storage.root", "x"), want: []string{"snapshot.storage.backend"}},
+		{name: "snapshot s3 root without scheme", set: snap("snapshot.storage.backend", "s3", "snapshot.storage.root", "danube-messages/data"), want: []string{`"snapshot.storage.root"`, "s3://bucket/prefix"}},
+		{name: "snapshot gcs root without bucket", set: snap("snapshot.storage.backend", "gcs", "snapshot.storage.root", "gcs:///data"), want: []string{`"snapshot.storage.root"`, "names no bucket"}},
+		{name: "snapshot fs storage root missing", set: snap("snapshot.storage.root", filepath.Join(f.dir, "nope")), want: []string{`"snapshot.storage.root"`}},
+		{name: "snapshot region on fs", set: snap("snapshot.storage.root", f.dir, "snapshot.storage.region", "eu-west-1"), want: []string{`"snapshot.storage.region" applies to backend s3 only`}},
+		{name: "snapshot pathStyle on gcs", set: snap("snapshot.storage.backend", "gcs", "snapshot.storage.root", "gcs://b", "snapshot.storage.pathStyle", "true"), want: []string{`"snapshot.storage.pathStyle" applies to backend s3 only`}},
+		{name: "snapshot pathStyle not a bool", set: snap("snapshot.storage.backend", "s3", "snapshot.storage.root", "s3://b", "snapshot.storage.pathStyle", "perhaps"), want: []string{"snapshot.storage.pathStyle"}},
+		{name: "snapshot endpoint without scheme", set: snap("snapshot.storage.backend", "s3", "snapshot.storage.root", "s3://b", "snapshot.storage.endpoint", "minio:9000"), want: []string{`"snapshot.storage.endpoint" must be an http:// or https:// URL`}},
+		{name: "snapshot endpoint on fs", set: snap("snapshot.storage.root", f.dir, "snapshot.storage.endpoint", "http://minio:9000"), want: []string{`"snapshot.storage.endpoint" does not apply to backend fs`}},
+		{name: "snapshot endpoint with credentials", set: snap("snapshot.storage.backend", "s3", "snapshot.storage.root", "s3://b", "snapshot.storage.endpoint", "http://minio:SECRET@minio:9000"), want: []string{`"snapshot.storage.endpoint" holds credentials`}},
+		{name: "snapshot both roots", set: snap("snapshot.segmentRoot", f.dir, "snapshot.storage.root", f.dir), want: []string{`"snapshot.segmentRoot" and "snapshot.storage.root" are both set`}},
+		{name: "snapshot segmentRoot with s3", set: snap("snapshot.segmentRoot", f.dir, "snapshot.storage.backend", "s3"), want: []string{`"snapshot.segmentRoot" is a filesystem path`}},
 		{name: "unknown parameter", set: map[string]string{"topic": "/default/orders"}, want: []string{`"topic"`, "unrecognized"}},
 	}...)
+}
+
+// snap is snapshot.enabled with the given parameter, value pairs.
+func snap(kv ...string) map[string]string {
+	m := map[string]string{"snapshot.enabled": "true"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
 }
 
 func destinationInputs(f files) []badInput {

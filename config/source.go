@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	sdk "github.com/conduitio/conduit-connector-sdk"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/segment"
 )
 
 // Subscription types accepted by the subscriptionType parameter.
@@ -124,23 +126,53 @@ type SourceConfig struct {
 type Snapshot struct {
 	// Enabled reads every partition's history from offset 0 (or from the
 	// position to resume at) before its live messages. Off by default: reading
-	// history needs access to the broker's durable storage (segmentRoot), and
-	// without it the source reads only what is published after its
+	// history needs access to the broker's durable storage (snapshot.storage.*),
+	// and without it the source reads only what is published after its
 	// subscription was created. Needs subscriptionType exclusive or failover
 	// and reliable topics.
 	Enabled bool `json:"enabled" default:"false"`
+	// Storage is where the broker's durable storage is.
+	Storage SnapshotStorage `json:"storage"`
 	// SegmentRoot is the filesystem path of the broker's durable storage root
-	// (the broker's storage.durable.root in shared_fs mode), as mounted where
-	// the connector runs; segments are read from
-	// {segmentRoot}/storage/topics/{namespace}/{topic}/segments. For an object
-	// store (object_store mode), mount or sync the bucket prefix to a
-	// directory. Required when snapshot.enabled is true.
+	// (storage.durable.root of a shared_fs broker) as mounted where the
+	// connector runs: the same as snapshot.storage.backend fs with
+	// snapshot.storage.root set to this path. Set one of the two.
 	SegmentRoot string `json:"segmentRoot"`
 	// SealTimeout is how long the source waits for the broker to export the
 	// segment holding offsets it still needs (between the history read so far
 	// and the first live message) before it fails. The broker exports every
 	// 300 s per topic, so keep it above that.
 	SealTimeout time.Duration `json:"sealTimeout" default:"10m"`
+}
+
+// SnapshotStorage names the broker's durable storage with the broker's own
+// settings (storage.durable.*). Credentials are not parameters: each
+// backend takes them from where its SDK looks by default (environment
+// variables, shared credential files, instance or workload identity), so
+// they never appear in a pipeline configuration or in the connector's logs.
+type SnapshotStorage struct {
+	// Backend is the broker's storage.durable.backend: fs (a shared_fs root
+	// mounted here), s3 (also S3-compatible stores such as MinIO), gcs or
+	// azblob.
+	Backend string `json:"backend" default:"fs" validate:"inclusion=fs|s3|gcs|azblob"`
+	// Root is the broker's storage.durable.root: s3://bucket/prefix,
+	// gcs://bucket/prefix, container/prefix for azblob, or a directory (or
+	// file:///dir) for fs. Segments are read from
+	// {root}/storage/topics/{namespace}/{topic}/segments/. Required when
+	// snapshot.enabled is true (unless snapshot.segmentRoot is set).
+	Root string `json:"root"`
+	// Region is the S3 bucket's region (s3 only). Empty: AWS_REGION or the
+	// AWS config file's, else us-east-1.
+	Region string `json:"region"`
+	// Endpoint is the store's URL when it is not the provider's default: an
+	// S3-compatible store (http://minio:9000), a GCS emulator, or the Azure
+	// Blob service URL (https://{account}.blob.core.windows.net; without it,
+	// AZURE_STORAGE_ACCOUNT names the account).
+	Endpoint string `json:"endpoint"`
+	// PathStyle addresses S3 buckets as {endpoint}/{bucket} instead of
+	// {bucket}.{endpoint} (s3 only). Unset: path-style exactly when an
+	// endpoint is set, as the broker does (its virtual_host_style).
+	PathStyle *bool `json:"pathStyle"`
 }
 
 // SourceMiddleware is the SDK middleware the source runs in: batching and
@@ -203,19 +235,88 @@ func (c *SourceConfig) validateSnapshot() []error {
 	if c.Snapshot.SealTimeout <= 0 {
 		errs = append(errs, fmt.Errorf(`"snapshot.sealTimeout" is %v: it must be positive (e.g. 10m, above the broker's 300 s export interval)`, c.Snapshot.SealTimeout))
 	}
-	root := c.Snapshot.SegmentRoot
-	if root == "" {
-		return append(errs, errors.New(`"snapshot.segmentRoot" is required when snapshot.enabled is true: `+
-			"set it to the broker's durable storage root (storage.durable.root of a shared_fs broker) as mounted here"))
+	return append(errs, c.validateStorage()...)
+}
+
+// validateStorage checks the shape of snapshot.storage.* (and
+// snapshot.segmentRoot); whether the bucket exists and the credentials work
+// is probed when the source opens.
+func (c *SourceConfig) validateStorage() []error {
+	st := c.Snapshot.Storage
+	st.Backend = c.SnapshotLocation().Backend
+	rootParam := "snapshot.storage.root"
+	if c.Snapshot.SegmentRoot != "" {
+		rootParam = "snapshot.segmentRoot"
+		switch {
+		case st.Root != "":
+			return []error{errors.New(`"snapshot.segmentRoot" and "snapshot.storage.root" are both set: set only snapshot.storage.root`)}
+		case st.Backend != segment.BackendFS:
+			return []error{fmt.Errorf(`"snapshot.segmentRoot" is a filesystem path, but "snapshot.storage.backend" is %s: set snapshot.storage.root instead`, st.Backend)}
+		}
 	}
-	fi, err := os.Stat(root)
+	loc := c.SnapshotLocation()
+	if strings.TrimSpace(loc.Root) == "" {
+		return []error{fmt.Errorf(`"snapshot.storage.root" (or "snapshot.segmentRoot") is required when snapshot.enabled is true: `+
+			"set it to the broker's storage.durable.root (%s)", rootShapes)}
+	}
+	var errs []error
+	if st.Backend != segment.BackendS3 {
+		if st.Region != "" {
+			errs = append(errs, fmt.Errorf(`"snapshot.storage.region" applies to backend s3 only (backend is %s): remove it`, st.Backend))
+		}
+		if st.PathStyle != nil {
+			errs = append(errs, fmt.Errorf(`"snapshot.storage.pathStyle" applies to backend s3 only (backend is %s): remove it`, st.Backend))
+		}
+	}
+	if st.Endpoint != "" {
+		errs = append(errs, validateEndpoint(st)...)
+	}
+	dir, _, err := loc.SplitRoot()
+	if err != nil {
+		return append(errs, fmt.Errorf(`%q for backend %s: %w`, rootParam, st.Backend, err))
+	}
+	if st.Backend != segment.BackendFS {
+		return errs
+	}
+	fi, err := os.Stat(dir)
 	switch {
 	case err != nil:
-		errs = append(errs, fmt.Errorf(`"snapshot.segmentRoot": %w: it must be the broker's durable storage root (storage.durable.root)`, err))
+		errs = append(errs, fmt.Errorf(`%q: %w: it must be the broker's durable storage root (storage.durable.root)`, rootParam, err))
 	case !fi.IsDir():
-		errs = append(errs, fmt.Errorf(`"snapshot.segmentRoot": %s is not a directory: it must be the broker's durable storage root (storage.durable.root)`, root))
+		errs = append(errs, fmt.Errorf(`%q: %s is not a directory: it must be the broker's durable storage root (storage.durable.root)`, rootParam, dir))
 	}
 	return errs
+}
+
+const rootShapes = "s3://bucket/prefix, gcs://bucket/prefix, container/prefix for azblob, a directory for fs"
+
+func validateEndpoint(st SnapshotStorage) []error {
+	if st.Backend == segment.BackendFS {
+		return []error{errors.New(`"snapshot.storage.endpoint" does not apply to backend fs: remove it, or set snapshot.storage.backend`)}
+	}
+	u, err := url.Parse(st.Endpoint)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return []error{errors.New(`"snapshot.storage.endpoint" must be an http:// or https:// URL such as http://minio:9000`)}
+	case u.User != nil:
+		// Credentials come from the environment; a URL is logged.
+		return []error{errors.New(`"snapshot.storage.endpoint" holds credentials: remove them and provide them as the backend's SDK expects (e.g. AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)`)}
+	}
+	return nil
+}
+
+// SnapshotLocation is where the broker's durable storage is, from
+// snapshot.storage.* (or snapshot.segmentRoot).
+func (c *SourceConfig) SnapshotLocation() segment.Location {
+	st := c.Snapshot.Storage
+	root := st.Root
+	if c.Snapshot.SegmentRoot != "" {
+		root = c.Snapshot.SegmentRoot
+	}
+	if st.Backend == "" {
+		st.Backend = segment.BackendFS // the parameter's default
+	}
+	return segment.Location{Backend: st.Backend, Root: root, Region: st.Region, Endpoint: st.Endpoint, PathStyle: st.PathStyle}
 }
 
 func (c *SourceConfig) validateTopics() []error {

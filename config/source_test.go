@@ -64,7 +64,7 @@ func TestSourceConfig_ValidateNamesTheParameter(t *testing.T) {
 		{"window too large", func(c *config.SourceConfig) { c.MaxUnackedMessages = 10001 }, `"maxUnackedMessages" is 10001`},
 		{"window without admin", func(c *config.SourceConfig) { c.MaxUnackedMessages = 100 }, `"maxUnackedMessages" needs "adminURL"`},
 		{"bad url", func(c *config.SourceConfig) { c.URL = "127.0.0.1" }, `"url"`},
-		{"snapshot without root", func(c *config.SourceConfig) { c.Snapshot.Enabled = true }, `"snapshot.segmentRoot" is required`},
+		{"snapshot without root", func(c *config.SourceConfig) { c.Snapshot.Enabled = true }, `"snapshot.storage.root" (or "snapshot.segmentRoot") is required`},
 		{"snapshot root missing", func(c *config.SourceConfig) {
 			c.Snapshot.Enabled, c.Snapshot.SegmentRoot = true, "/nonexistent/durable"
 		}, `"snapshot.segmentRoot"`},

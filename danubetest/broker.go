@@ -69,7 +69,7 @@ func New(opts ...Option) (*Broker, error) {
 	if cfg.liveBuffer < 0 {
 		return nil, fmt.Errorf("danubetest: live buffer must be >= 0 (0: unbounded), got %d", cfg.liveBuffer)
 	}
-	if cfg.segmentSealEvery < 0 || (cfg.segmentSealEvery > 0 && cfg.segmentDir == "") {
+	if cfg.segmentSealEvery < 0 || (cfg.segmentSealEvery > 0 && cfg.segmentDir == "" && cfg.segmentStore == nil) {
 		return nil, fmt.Errorf("danubetest: segment seal every %d needs a value >= 0 and WithSegmentDir", cfg.segmentSealEvery)
 	}
 	b := &Broker{

@@ -1,9 +1,12 @@
 package danubetest
 
 import (
+	"context"
 	"crypto/tls"
 	"strconv"
 	"time"
+
+	"github.com/conduitio-labs/conduit-connector-danube/internal/segment"
 )
 
 // PoisonPolicy says what a reliable subscription does with a message whose
@@ -67,6 +70,7 @@ type config struct {
 	tlsConfig           *tls.Config
 	cursorFlush         time.Duration
 	segmentDir          string
+	segmentStore        SegmentStore
 	segmentSealEvery    int
 	liveBuffer          int
 	now                 func() time.Time
@@ -160,6 +164,41 @@ func WithCursorFlushInterval(d time.Duration) Option { return func(c *config) { 
 // local (standalone) mode: no segments, an empty list. Segments are sealed
 // by SealSegments and, with WithSegmentSealEvery, every n messages.
 func WithSegmentDir(dir string) Option { return func(c *config) { c.segmentDir = dir } }
+
+// SegmentStore is where WithSegmentStore exports segments, keyed like the
+// broker's durable root: segment.FileStore, or ObjectStore over an object
+// store.
+type SegmentStore interface {
+	Put(topic, segmentID string, data []byte) (segment.ObjectInfo, error)
+	Delete(topic string) error
+}
+
+// WithSegmentStore exports sealed segments into store (same keys and format
+// as WithSegmentDir, which it replaces), e.g. ObjectStore(s) as a broker in
+// object_store mode does into its bucket.
+func WithSegmentStore(store SegmentStore) Option { return func(c *config) { c.segmentStore = store } }
+
+// ObjectStore exports segments into an object store; each write or delete
+// may take up to 30 s.
+func ObjectStore(s *segment.BlobStore) SegmentStore { return objectStore{s} }
+
+type objectStore struct{ s *segment.BlobStore }
+
+func (o objectStore) Put(topic, segmentID string, data []byte) (segment.ObjectInfo, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), segmentIOTimeout)
+	defer cancel()
+	return o.s.Put(ctx, topic, segmentID, data)
+}
+
+func (o objectStore) Delete(topic string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), segmentIOTimeout)
+	defer cancel()
+	return o.s.Delete(ctx, topic)
+}
+
+// segmentIOTimeout bounds one segment write or delete, which happen under
+// the broker lock.
+const segmentIOTimeout = 30 * time.Second
 
 // WithSegmentSealEvery seals a reliable topic's unsealed messages into a
 // segment as soon as n of them are waiting (0, the default: only

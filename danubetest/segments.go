@@ -27,7 +27,7 @@ func (s sealedSegment) proto() *danubepb.SegmentDescriptorProto {
 // SealSegments exports every reliable topic's unsealed messages as one
 // segment per topic, as one tick of the broker's exporter (rotate the active
 // WAL file, upload it, publish its descriptor). Topics with nothing new get
-// no segment. Without WithSegmentDir it does nothing. It also reports the
+// no segment. Without WithSegmentDir or WithSegmentStore it does nothing. It also reports the
 // first automatic seal (WithSegmentSealEvery) that failed since the last call.
 func (b *Broker) SealSegments() error {
 	b.mu.Lock()
@@ -74,13 +74,15 @@ func (b *Broker) autoSealLocked(t *topic) {
 	}
 }
 
-// sealLocked writes the topic's unsealed messages into the segment directory
+// sealLocked writes the topic's unsealed messages into the segment store
 // and publishes the descriptor, in that order, so a listed segment always
 // exists. The write happens under the broker lock on purpose: a segment is
-// a small local file, and SendMessage returning after the seal makes tests
-// deterministic. order (nil: offset order) gives the order of the frames.
+// a small local file or object on loopback, and SendMessage returning after
+// the seal makes tests deterministic. order (nil: offset order) gives the
+// order of the frames.
 func (b *Broker) sealLocked(t *topic, order FrameOrder) error {
-	if b.cfg.segmentDir == "" || !t.reliable || t.sealed >= uint64(len(t.log)) {
+	store := b.segmentStore()
+	if store == nil || !t.reliable || t.sealed >= uint64(len(t.log)) {
 		return nil
 	}
 	offsets := make([]uint64, 0, uint64(len(t.log))-t.sealed)
@@ -110,7 +112,7 @@ func (b *Broker) sealLocked(t *topic, order FrameOrder) error {
 		end:       last,
 		createdAt: uint64(now.Unix()),
 	}
-	info, err := b.segmentStore().Put(t.name, seg.id, data)
+	info, err := store.Put(t.name, seg.id, data)
 	if err != nil {
 		return fmt.Errorf("danubetest: seal segment of %s: %w", t.name, err)
 	}
@@ -123,15 +125,23 @@ func (b *Broker) sealLocked(t *topic, order FrameOrder) error {
 // deleteSegmentsLocked removes a deleted topic's segments and descriptors,
 // as the broker's delete_storage_metadata.
 func (b *Broker) deleteSegmentsLocked(t *topic) {
-	if b.cfg.segmentDir == "" || len(t.segments) == 0 {
+	store := b.segmentStore()
+	if store == nil || len(t.segments) == 0 {
 		return
 	}
-	if err := b.segmentStore().Delete(t.name); err != nil && b.segErr == nil {
+	if err := store.Delete(t.name); err != nil && b.segErr == nil {
 		b.segErr = err
 	}
 	t.segments = nil
 }
 
-func (b *Broker) segmentStore() segment.FileStore {
-	return segment.FileStore{Root: b.cfg.segmentDir}
+// segmentStore is where segments are exported; nil in local storage mode.
+func (b *Broker) segmentStore() SegmentStore {
+	switch {
+	case b.cfg.segmentStore != nil:
+		return b.cfg.segmentStore
+	case b.cfg.segmentDir != "":
+		return segment.FileStore{Root: b.cfg.segmentDir}
+	}
+	return nil
 }

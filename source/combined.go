@@ -355,7 +355,7 @@ func (c *Combined) readHistory(ctx context.Context, p *partitionSeam) (*danubecl
 			continue // offsets emitted from the subscription already
 		case errors.As(err, &gap):
 			return nil, fmt.Errorf("partition %s: offsets %d..%d are missing from the sealed segments "+
-				"(data loss in the broker's durable storage, or segmentRoot is not the storage root the broker "+
+				"(data loss in the broker's durable storage, or snapshot.storage.root is not the storage root the broker "+
 				"writes): %w", p.name, gap.From, gap.To, err)
 		case errors.Is(err, io.EOF):
 			return nil, io.EOF
@@ -390,7 +390,7 @@ func (c *Combined) waitForSegments(ctx context.Context, p *partitionSeam, now ti
 	} else if now.Sub(p.waitSince) > c.cfg.SealTimeout {
 		return fmt.Errorf("partition %s: offsets %d..%d are in no sealed segment after waiting %v (snapshot.sealTimeout): "+
 			"history needs a broker in shared_fs or object_store storage mode (standalone and local mode never export "+
-			"segments) and snapshot.segmentRoot set to its durable storage root; or disable snapshot.enabled",
+			"segments) and snapshot.storage.root set to its durable storage root; or disable snapshot.enabled",
 			p.name, p.next, first-1, c.cfg.SealTimeout)
 	}
 	p.pollAt = now.Add(p.pollDelay)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/conduitio/conduit-commons/opencdc"
 	sdk "github.com/conduitio/conduit-connector-sdk"
@@ -17,6 +18,7 @@ import (
 // clients it reads through.
 type Reader struct {
 	clients clients
+	store   io.Closer // the history's segment store; nil without snapshot
 	iter    Iterator
 	encoder StructuredEncoder
 }
@@ -45,11 +47,15 @@ func Open(ctx context.Context, cfg *config.SourceConfig, resume opencdc.Position
 	// The subscription exists before history is read (subscribe above), so
 	// the combined iterator misses nothing published meanwhile.
 	var it Iterator
+	var store *segment.BlobStore
 	if cfg.Snapshot.Enabled {
+		store, err = openStore(ctx, cfg, c.client.Storage(), consumers)
+		if err != nil {
+			return nil, errors.Join(err, closeConsumers(consumers), c.close())
+		}
 		it, err = NewCombined(CombinedConfig{
-			Live: liveConfig(cfg, spec, consumers),
-			History: SegmentHistory(c.client.Storage(), segment.FileStore{Root: cfg.Snapshot.SegmentRoot},
-				cfg.RetryPolicy()),
+			Live:        liveConfig(cfg, spec, consumers),
+			History:     SegmentHistory(c.client.Storage(), store, cfg.RetryPolicy()),
 			SealTimeout: cfg.Snapshot.SealTimeout,
 			HoldLimit:   cfg.ReadBuffer,
 		}, pos)
@@ -61,13 +67,21 @@ func Open(ctx context.Context, cfg *config.SourceConfig, resume opencdc.Position
 		}, pos)
 	}
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open: %w", err), closeConsumers(consumers), c.close())
+		errs := []error{fmt.Errorf("open: %w", err), closeConsumers(consumers), c.close()}
+		if store != nil {
+			errs = append(errs, store.Close())
+		}
+		return nil, errors.Join(errs...)
 	}
 	warnUnfillableBatch(ctx, cfg, consumers)
 	sdk.Logger(ctx).Info().Strs("topics", cfg.Topics).Str("subscription", spec.Subscription).
 		Str("consumer", spec.ConsumerName).Str("type", cfg.SubscriptionType).Bool("resuming", pos != nil).
 		Bool("snapshot", cfg.Snapshot.Enabled).Msg("danube source opened")
-	return &Reader{clients: c, iter: it}, nil
+	r := &Reader{clients: c, iter: it}
+	if store != nil {
+		r.store = store
+	}
+	return r, nil
 }
 
 // warnUnfillableBatch warns when sdk.batch.size exceeds what the broker can
@@ -153,7 +167,11 @@ func (r *Reader) Ack(ctx context.Context, pos opencdc.Position) error {
 
 // Close waits, bounded by ctx, for pending acknowledgements and disconnects.
 func (r *Reader) Close(ctx context.Context) error {
-	return errors.Join(r.iter.Close(ctx), r.clients.close())
+	errs := []error{r.iter.Close(ctx), r.clients.close()}
+	if r.store != nil {
+		errs = append(errs, r.store.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // CreateSubscription subscribes with the configured names and closes again:

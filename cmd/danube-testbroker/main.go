@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/conduitio-labs/conduit-connector-danube/danubetest"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/segment"
 )
 
 func main() {
@@ -43,8 +45,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); serves TLS with -tls-key")
 	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM)")
 	segmentDir := fs.String("segment-dir", "", "export sealed WAL segments of reliable topics here, laid out like the broker's shared_fs durable root; empty: none (local storage mode)")
-	sealEvery := fs.Int("segment-seal-every", 0, "seal a topic's unsealed messages into a segment every n messages (0: off; needs -segment-dir)")
-	sealInterval := fs.Duration("segment-seal-interval", 0, "seal every topic's unsealed messages this often, as the broker's exporter does every 300s (0: off; needs -segment-dir)")
+	storageRoot := fs.String("segment-storage-root", "", "export sealed segments into this object store root instead of -segment-dir, as a broker in object_store mode (s3://bucket/prefix, gcs://bucket/prefix, container/prefix; credentials from the environment)")
+	storageBackend := fs.String("segment-storage-backend", "s3", "backend of -segment-storage-root: s3, gcs or azblob")
+	storageEndpoint := fs.String("segment-storage-endpoint", "", "endpoint of -segment-storage-root's store (S3-compatible: path-style)")
+	sealEvery := fs.Int("segment-seal-every", 0, "seal a topic's unsealed messages into a segment every n messages (0: off; needs -segment-dir or -segment-storage-root)")
+	sealInterval := fs.Duration("segment-seal-interval", 0, "seal every topic's unsealed messages this often, as the broker's exporter does every 300s (0: off; needs -segment-dir or -segment-storage-root)")
 	liveBuffer := fs.Int("live-buffer", danubetest.DefaultLiveBuffer, "messages a subscription without a persisted cursor can fall behind before its reader skips to the newest ones, as the broker's live tail (0: an ideal reader that never skips and never blocks the dispatcher)")
 	sendDelay := fs.Duration("send-delay", 0, "add this much latency to every SendMessage call, as a broker one network hop away (0: none)")
 	if err := fs.Parse(args); err != nil {
@@ -70,11 +75,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		opts = append(opts, danubetest.WithJWT([]byte(strings.TrimSpace(string(secret)))))
 	}
-	if *segmentDir != "" {
-		opts = append(opts, danubetest.WithSegmentDir(*segmentDir), danubetest.WithSegmentSealEvery(*sealEvery))
-	} else if *sealEvery != 0 || *sealInterval != 0 {
-		return errors.New("-segment-seal-every and -segment-seal-interval need -segment-dir")
+	segOpts, closeStore, err := segmentOptions(ctx, *segmentDir, segment.Location{Backend: *storageBackend, Root: *storageRoot, Endpoint: *storageEndpoint}, *sealEvery, *sealInterval)
+	if err != nil {
+		return err
 	}
+	defer closeStore()
+	opts = append(opts, segOpts...)
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("-tls-cert and -tls-key must be given together")
 	}
@@ -94,8 +100,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "danube-testbroker: service URL %s\n", b.URL())
 	fmt.Fprintf(out, "danube-testbroker: admin URL   %s\n", b.AdminURL())
 
-	if *segmentDir != "" {
-		fmt.Fprintf(out, "danube-testbroker: segments    %s\n", *segmentDir)
+	if where := cmp.Or(*segmentDir, *storageRoot); where != "" {
+		fmt.Fprintf(out, "danube-testbroker: segments    %s\n", where)
 	}
 	sealLoop(ctx, b, *sealInterval, out)
 	fmt.Fprintln(out, "danube-testbroker: shutting down")
@@ -107,6 +113,29 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("shutdown took longer than 10s")
 	}
 	return nil
+}
+
+// segmentOptions exports segments into dir or, with a root, an object
+// store, as a shared_fs or object_store broker; the returned func closes
+// the store.
+func segmentOptions(ctx context.Context, dir string, loc segment.Location, sealEvery int, sealInterval time.Duration) ([]danubetest.Option, func(), error) {
+	noop := func() {}
+	switch {
+	case dir != "" && loc.Root != "":
+		return nil, noop, errors.New("-segment-dir and -segment-storage-root exclude each other")
+	case dir != "":
+		return []danubetest.Option{danubetest.WithSegmentDir(dir), danubetest.WithSegmentSealEvery(sealEvery)}, noop, nil
+	case loc.Root != "":
+		store, err := segment.OpenBlobStore(ctx, loc)
+		if err != nil {
+			return nil, noop, fmt.Errorf("-segment-storage-root: %w", err)
+		}
+		opts := []danubetest.Option{danubetest.WithSegmentStore(danubetest.ObjectStore(store)), danubetest.WithSegmentSealEvery(sealEvery)}
+		return opts, func() { _ = store.Close() }, nil
+	case sealEvery != 0 || sealInterval != 0:
+		return nil, noop, errors.New("-segment-seal-every and -segment-seal-interval need -segment-dir or -segment-storage-root")
+	}
+	return nil, noop, nil
 }
 
 // sealLoop seals segments every interval until ctx ends; with no interval it

@@ -49,18 +49,22 @@ func (c *fakeCatalog) ListSegmentDescriptors(_ context.Context, in *danubepb.Lis
 	return &danubepb.ListSegmentDescriptorsResponse{Segments: out}, nil
 }
 
-// exporter seals offset ranges into a FileStore and publishes them in the
-// catalog, as the broker's export_topic_segments does.
+// exporter seals offset ranges into a store (a FileStore unless put says
+// otherwise) and publishes them in the catalog, as the broker's
+// export_topic_segments does.
 type exporter struct {
 	t       *testing.T
 	store   FileStore
+	put     func(topic, id string, data []byte) (ObjectInfo, error)
 	catalog *fakeCatalog
 	window  uint64 // the readers' ReorderWindow; 0: the default
 }
 
 func newExporter(t *testing.T) *exporter {
 	t.Helper()
-	return &exporter{t: t, store: FileStore{Root: t.TempDir()}, catalog: &fakeCatalog{segs: map[string][]*danubepb.SegmentDescriptorProto{}}}
+	e := &exporter{t: t, store: FileStore{Root: t.TempDir()}, catalog: &fakeCatalog{segs: map[string][]*danubepb.SegmentDescriptorProto{}}}
+	e.put = e.store.Put
+	return e
 }
 
 func (e *exporter) seal(from, to uint64) string {
@@ -75,7 +79,7 @@ func (e *exporter) sealFrames(offsets ...uint64) string {
 	e.t.Helper()
 	first, last := offsets[0], offsets[len(offsets)-1]
 	id := SegmentID(first, time.Unix(1_700_000_000+int64(first), 0))
-	info, err := e.store.Put(topic, id, framesBytes(offsets...))
+	info, err := e.put(topic, id, framesBytes(offsets...))
 	if err != nil {
 		e.t.Fatal(err)
 	}
