@@ -50,6 +50,9 @@ type CDC struct {
 	failOnLoss  bool
 	now         func() time.Time
 	timer       *time.Timer // wakes Next at a gap's deadline; Next is not called concurrently
+	// resumedAt holds, per partition the position named, the offset after
+	// the last one emitted before Open, until the partition's first delivery.
+	resumedAt map[string]uint64
 }
 
 type msgKey struct {
@@ -77,9 +80,11 @@ func NewCDC(cfg CDCConfig, resume *Position) (*CDC, error) {
 	if resume != nil {
 		c.seq = resume.Seq
 		emitted = make(map[string]offsetSet, len(resume.Emitted))
+		c.resumedAt = map[string]uint64{}
 		for topic, set := range resume.Emitted {
 			if l.knows(topic) { // partitions no longer configured are forgotten
 				emitted[topic] = set
+				c.resumedAt[topic] = set[len(set)-1].hi + 1
 			}
 		}
 	}
@@ -197,8 +202,12 @@ func (c *CDC) process(ctx context.Context, d delivery) (rec opencdc.Record, ok b
 		return opencdc.Record{}, false, c.ack(ctx, d.reader, msg.ID)
 	}
 	if skipped := c.tracker.takeSkipped(); skipped != nil {
+		if at, ok := c.resumedAt[skipped.topic]; ok && at == skipped.lo {
+			skipped.afterRestart = true
+		}
 		c.gaps.add(*skipped, c.now())
 	}
+	delete(c.resumedAt, msg.ID.Topic)
 	c.seq++
 	pos := appendPositionHead(make([]byte, 0, c.posCap), d.reader.topicJSON, part, msg.ID.Offset, c.seq)
 	pos = append(c.tracker.appendEmitted(pos), '}')

@@ -363,6 +363,40 @@ func lossCDC(t *testing.T, fail bool, f *fakeConsumer) (*CDC, func(time.Duration
 	return c, func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 }
 
+// After Open at a position, the first jump starts where the position ends:
+// Conduit may have processed those records before it stopped without
+// storing its position, so the report says so; later gaps are plain losses.
+func TestCDC_TheFirstGapAfterAResumeIsMarked(t *testing.T) {
+	is := is.New(t)
+	ctx, logs := loggingContext(t)
+	f := newFakeConsumer(plain)
+	resume := &Position{
+		Version: PositionVersion, Mode: ModeCDC, Topic: plain, Offset: 5, Seq: 5,
+		Emitted: map[string]offsetSet{plain: {{0, 5}}},
+	}
+	c, err := NewCDC(CDCConfig{
+		Live:    LiveConfig{Topics: []TopicConsumer{{Topic: plain, Consumer: f}}, Buffer: 16, AckConcurrency: 1, Retry: fastRetry},
+		Ordered: true, Loss: LossPolicy{Timeout: time.Minute},
+	}, resume)
+	is.NoErr(err)
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	now := time.Unix(1_700_000_000, 0)
+	c.now = func() time.Time { return now }
+	for _, o := range []uint64{5, 9, 12} { // 5 is a redelivery of an emitted message
+		f.deliver(plain, o, "m")
+	}
+	for range 2 {
+		_, err := c.Next(ctx)
+		is.NoErr(err)
+	}
+	now = now.Add(2 * time.Minute)
+	f.deliver(plain, 13, "m")
+	_, err = c.Next(ctx)
+	is.NoErr(err)
+	is.True(strings.Contains(logs.String(), plain+" offsets 6..8 (after the restart), "+plain+" offsets 10..11)"))
+	is.True(strings.Contains(logs.String(), "Conduit may have processed the first records"))
+}
+
 func TestCDC_OffsetsThatArriveLateAreNoLoss(t *testing.T) {
 	is := is.New(t)
 	ctx, logs := loggingContext(t)

@@ -60,7 +60,10 @@ func (w *gapWatch) expired(now time.Time, emitted func(topic string) offsetSet) 
 			break
 		}
 		n++
-		lost = append(lost, missing(emitted(g.topic), g.skippedRange)...)
+		for _, m := range missing(emitted(g.topic), g.skippedRange) {
+			m.afterRestart = g.afterRestart
+			lost = append(lost, m)
+		}
 	}
 	w.open = w.open[n:]
 	return lost
@@ -101,12 +104,23 @@ func (e *LostMessagesError) Count() uint64 {
 
 func (e *LostMessagesError) Error() string {
 	parts := make([]string, len(e.Ranges))
+	restarted := false
 	for i, r := range e.Ranges {
 		parts[i] = fmt.Sprintf("%s offsets %d..%d", r.topic, r.lo, r.hi)
+		if r.afterRestart {
+			parts[i] += " (after the restart)"
+			restarted = true
+		}
+	}
+	note := ""
+	if restarted {
+		note = "; of a range marked after the restart, Conduit may have processed the first records before it " +
+			"stopped without storing its position (the broker does not send acknowledged messages again), so " +
+			"check the destination for them"
 	}
 	return fmt.Sprintf("%d messages were skipped by the broker and will never be delivered on this subscription "+
 		"(%s): a Danube v0.15 subscription more than 256 messages behind, or one whose broker restarted before it "+
 		"first wrote the subscription's cursor, loses its backlog; republish them, or read them from the broker's "+
-		"durable storage with snapshot.enabled; onLoss: continue logs losses and goes on",
-		e.Count(), strings.Join(parts, ", "))
+		"durable storage with snapshot.enabled; onLoss: continue logs losses and goes on%s",
+		e.Count(), strings.Join(parts, ", "), note)
 }

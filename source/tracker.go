@@ -24,6 +24,12 @@ type tracker struct {
 type skippedRange struct {
 	topic  string
 	lo, hi uint64
+	// afterRestart marks a gap from the resume position to the first
+	// delivery after Open: Conduit may have processed some of it before it
+	// stopped without storing its position, and the broker never sends
+	// acknowledged messages again, so the source cannot tell those from lost
+	// ones.
+	afterRestart bool
 }
 
 type partitionState struct {
