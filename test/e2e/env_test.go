@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/matryer/is"
-
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/test/harness"
 )
@@ -102,15 +100,25 @@ func (e *env) path(instance, file string) string {
 	return filepath.Join(e.dir, instance, file)
 }
 
+// admin returns a client of the broker's admin API, closed when the test
+// ends.
+func (e *env) admin() *danubeclient.Admin {
+	e.t.Helper()
+	admin, err := danubeclient.NewAdmin(danubeclient.Config{URL: e.broker.AdminURL})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = admin.Close() })
+	return admin
+}
+
 // waitForSubscription waits until the source's durable subscription exists
 // on the broker. A Danube subscription only receives messages published
 // after it was created, so producers start after this.
 func (e *env) waitForSubscription(ctx context.Context, topic, subscription string, watch ...*harness.Process) {
 	e.t.Helper()
-	admin, err := danubeclient.NewAdmin(danubeclient.Config{URL: e.broker.AdminURL})
-	is.New(e.t).NoErr(err)
-	defer admin.Close()
-	err = harness.WaitFor(ctx, 100*time.Millisecond, func() (bool, error) {
+	admin := e.admin()
+	err := harness.WaitFor(ctx, 100*time.Millisecond, func() (bool, error) {
 		subs, err := admin.ListSubscriptions(ctx, topic)
 		if err != nil {
 			return false, nil //nolint:nilerr // the topic may not exist yet: keep polling

@@ -72,11 +72,7 @@ func TestPipeline_RecordsComeOutAsTheyWentIn(t *testing.T) {
 	defer cancel()
 	e := newEnv(t)
 
-	admin, err := danubeclient.NewAdmin(danubeclient.Config{URL: e.broker.AdminURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	admin := e.admin()
 	if err := admin.CreateNamespace(ctx, "fidelity"); err != nil {
 		t.Fatal(err)
 	}

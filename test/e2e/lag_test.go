@@ -31,11 +31,7 @@ func TestPipeline_LossAfterALongCrashIsNamed(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	e := newEnv(t)
-	admin, err := danubeclient.NewAdmin(danubeclient.Config{URL: e.broker.AdminURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	admin := e.admin()
 	if err := admin.CreateTopic(ctx, topic, danubeclient.Reliable); err != nil {
 		t.Fatal(err)
 	}

@@ -45,11 +45,7 @@ func TestPipeline_SnapshotFromS3ThenLive(t *testing.T) {
 	}
 	e := newEnv(t, "-segment-storage-root", root, "-segment-storage-endpoint", srv.URL, "-segment-seal-every", "25")
 
-	admin, err := danubeclient.NewAdmin(danubeclient.Config{URL: e.broker.AdminURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	admin := e.admin()
 	if err := admin.CreatePartitionedTopic(ctx, topic, 2, danubeclient.Reliable); err != nil {
 		t.Fatal(err)
 	}
