@@ -39,7 +39,7 @@ type Broker struct {
 	segErr         error // first failed automatic seal, reported by SealSegments
 	closed         bool
 
-	faults faults // own lock
+	controls controls // own lock
 
 	// url and adminURL are fixed once the first Start bound the ports.
 	url, adminURL string
@@ -168,8 +168,8 @@ func (b *Broker) serverOptions() []grpc.ServerOption {
 		// The real broker (tonic/hyper) never answers client keepalive pings with
 		// "too_many_pings"; grpc-go's default policy would, cutting idle consumers.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
-		grpc.ChainUnaryInterceptor(b.authUnary, b.faultsUnary, sizeLimitUnary),
-		grpc.ChainStreamInterceptor(b.authStream, b.faultsStream),
+		grpc.ChainUnaryInterceptor(b.authUnary, b.controlUnary, sizeLimitUnary),
+		grpc.ChainStreamInterceptor(b.authStream, b.controlStream),
 	}
 	if b.cfg.tlsConfig != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(b.cfg.tlsConfig)))

@@ -15,7 +15,10 @@ type discoveryService struct {
 }
 
 // TopicLookup answers Connect with this broker's own URL for every known
-// topic (a single broker never redirects) and proxy=false.
+// topic and proxy=false; an unknown topic is NOT_FOUND and a bad name
+// INVALID_ARGUMENT, as the broker.
+//
+// Differs from the broker: a single broker, so never Redirect.
 func (s discoveryService) TopicLookup(_ context.Context, req *danubepb.TopicLookupRequest) (*danubepb.TopicLookupResponse, error) {
 	if !validTopicName(req.GetTopic()) {
 		return nil, errInvalidTopic(req.GetTopic())

@@ -16,7 +16,8 @@ package danubetest
 // A subscription loaded from a persisted cursor (after a restart) reads
 // through wal/stateful_reader.rs, which refills a lag from the WAL's cache:
 // here a reader that never skips. The broker's repair is bounded (a
-// 1024-message cache behind a 1024-message queue); that bound is not modelled.
+// 1024-message cache behind a 1024-message queue, beyond which the
+// subscription's stream ends); that bound is not modelled.
 
 type pollResult int
 
