@@ -54,7 +54,7 @@ func (s producerService) SendMessage(_ context.Context, req *danubepb.StreamMess
 	}
 	name := req.GetMsgId().GetTopicName()
 	t := b.topics[name]
-	if t == nil {
+	if t == nil || t.owner != b {
 		return nil, status.Errorf(codes.PermissionDenied, "Unable to publish the message: Topic %s not found in registry", name)
 	}
 	if b.producers[id].topic != t {
