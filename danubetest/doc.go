@@ -46,10 +46,16 @@
 // Restart(RestartOptions{RollbackCursors}), PersistCursors, SealSegments, and inspection
 // helpers (Topics, Messages, Payloads, Subscriptions, Subscription, ...).
 //
+// NewCluster starts several brokers of one cluster: they share the metadata,
+// each topic is hosted by one of them (the load manager's fair assignment),
+// lookups redirect to it, the others refuse its calls as the real broker
+// does, and the admin UnloadTopic moves a topic (see cluster.go and the
+// README's Cluster section).
+//
 // Not implemented (see README.md for the full list and the differences):
-// Raft and clustering (no redirects, every lookup answers Connect with this
-// broker), WAL persistence to disk (only sealed segments are written),
-// object-store backends, edge mode, replication, policies and rate
-// limits, metrics, RBAC, schema compatibility checks and payload validation,
-// the non-reliable idle-subscription reaper.
+// Raft, load reports, broker failover and rebalancing, the delays with which
+// a real cluster assigns and moves topics, WAL persistence to disk (only
+// sealed segments are written), object-store backends, edge mode,
+// replication, policies and rate limits, metrics, RBAC, schema compatibility
+// checks and payload validation, the non-reliable idle-subscription reaper.
 package danubetest
