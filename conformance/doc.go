@@ -16,9 +16,9 @@
 // command that restarts it on the same ports with its data kept.
 //
 // Clusters: by default the suite runs twice, against the single test broker
-// and then (the test binary runs itself again) against three in-process test
-// brokers of one cluster (danubetest.NewCluster), the service URL being the
-// first. DANUBE_TEST_CLUSTER=n runs only the cluster of n, =0 only the single
+// and, at the same time in a second process (the test binary runs itself
+// again), against three in-process test brokers of one cluster
+// (danubetest.NewCluster), the service URL being the first. DANUBE_TEST_CLUSTER=n runs only the cluster of n, =0 only the single
 // broker. Against a real cluster, point DANUBE_BROKER_URL and
 // DANUBE_ADMIN_URL at one broker and list every broker's client and admin
 // URLs in DANUBE_CLUSTER_URLS and DANUBE_CLUSTER_ADMIN_URLS (see

@@ -1,8 +1,10 @@
 package conformance
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -51,45 +53,89 @@ type target struct {
 var shared target
 
 func TestMain(m *testing.M) {
-	code := runSuite(m)
+	var clusterPass *exec.Cmd
+	var clusterOut *os.File
 	if os.Getenv(envBrokerURL) == "" && os.Getenv(envTestCluster) == "" {
-		// The default target is the single test broker; the suite then runs
-		// again on a test cluster, so that both stay pinned.
-		code = max(code, runOnTestCluster())
+		// The default target is the single test broker; the suite also runs
+		// on a test cluster, at the same time in a second process (the tests
+		// mostly wait on timers), so that both stay pinned.
+		var err error
+		if clusterPass, clusterOut, err = startClusterPass(); err != nil {
+			fmt.Fprintln(os.Stderr, "conformance: run the suite on a test cluster:", err)
+			os.Exit(2)
+		}
 	}
+	code := runSuite(m, func() int {
+		if clusterPass == nil {
+			return 0
+		}
+		return finishClusterPass(clusterPass, clusterOut)
+	})
 	os.Exit(code)
 }
 
-// testClusterSize is the cluster the default run uses after the single broker.
+// testClusterSize is the cluster the default run also uses.
 const testClusterSize = 3
 
-// runOnTestCluster runs this test binary again, with the same flags, against
-// a cluster of test brokers.
-func runOnTestCluster() int {
-	fmt.Printf("conformance: the suite again on %d test brokers of one cluster (%s=%d; %s=0 skips this)\n",
-		testClusterSize, envTestCluster, testClusterSize, envTestCluster)
+// startClusterPass starts this test binary again, with the same flags,
+// against a cluster of test brokers. Its output goes to a file, printed when
+// it is done, so that it does not interleave with this run's.
+func startClusterPass() (*exec.Cmd, *os.File, error) {
+	out, err := os.CreateTemp("", "conformance-cluster-*.log")
+	if err != nil {
+		return nil, nil, err
+	}
 	cmd := exec.Command(os.Args[0], os.Args[1:]...)
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", envTestCluster, testClusterSize))
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			return exit.ExitCode()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		_ = out.Close()
+		_ = os.Remove(out.Name())
+		return nil, nil, err
+	}
+	return cmd, out, nil
+}
+
+// finishClusterPass waits for the cluster pass, prints its output and
+// returns its exit code.
+func finishClusterPass(cmd *exec.Cmd, out *os.File) int {
+	err := cmd.Wait()
+	defer os.Remove(out.Name())
+	defer out.Close()
+	fmt.Printf("conformance: the suite on %d test brokers of one cluster (%s=%d; %s=0 skips it):\n",
+		testClusterSize, envTestCluster, testClusterSize, envTestCluster)
+	// Prefixed, so that tools reading this run's output (test2json) do not
+	// take the second pass's lines for this run's.
+	if _, cerr := out.Seek(0, io.SeekStart); cerr == nil {
+		lines := bufio.NewScanner(out)
+		lines.Buffer(nil, 1<<20)
+		for lines.Scan() {
+			fmt.Println("cluster| " + lines.Text())
 		}
+	}
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &exit):
+		return exit.ExitCode()
+	default:
 		fmt.Fprintln(os.Stderr, "conformance: run the suite on a test cluster:", err)
 		return 2
 	}
-	return 0
 }
 
-func runSuite(m *testing.M) int {
+// runSuite runs the tests on the target, then waits for the other passes
+// (before looking for leaked goroutines) and returns the worst exit code.
+func runSuite(m *testing.M, otherPasses func() int) int {
 	closeTarget, err := openTarget()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "conformance:", err)
-		return 2
+		return max(2, otherPasses())
 	}
 	code := m.Run()
 	closeTarget()
+	code = max(code, otherPasses())
 	if code != 0 {
 		return code
 	}
