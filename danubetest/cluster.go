@@ -130,6 +130,29 @@ func (c *Cluster) Unload(topic string) (*Broker, error) {
 	return t.owner, nil
 }
 
+// Drain begins an unload of topic and stops before the move, holding it in
+// the state a real unload passes through for ~50–300 ms: the owner still
+// hosts the topic and answers its lookup with Connect, but SendMessage
+// answers PERMISSION_DENIED "Unable to publish the message: Topic {t} is
+// draining or closed; retry lookup/moved"; the topic's assignment is gone,
+// so the other brokers' lookups answer NOT_FOUND (or, through the
+// assignment scan, another topic's broker), and so do the admin
+// UnloadTopic and DeleteTopic. Everything else is unchanged until Unload
+// finishes the move.
+func (c *Cluster) Drain(topic string) error {
+	c.st.mu.Lock()
+	defer c.st.mu.Unlock()
+	if err := c.st.brokers[0].checkUnloadLocked(); err != nil {
+		return err
+	}
+	t := c.st.topics[topic]
+	if t == nil || t.owner == nil {
+		return fmt.Errorf("danubetest: drain %s: no broker hosts it", topic)
+	}
+	t.draining = true
+	return nil
+}
+
 // CutStreams ends every live ReceiveMessages stream on every broker with
 // UNAVAILABLE (see Broker.CutStreams).
 func (c *Cluster) CutStreams() {
@@ -231,7 +254,7 @@ func (st *brokerState) assignedBrokerLocked(name string) *Broker {
 	var first string
 	var found *Broker
 	for topicName, t := range st.topics {
-		if t.owner == nil {
+		if t.owner == nil || t.draining {
 			continue
 		}
 		key := "/cluster/brokers/" + t.owner.id + topicName
@@ -332,6 +355,7 @@ func (b *Broker) checkUnloadLocked() error {
 //     broker" everywhere, DeleteTopic and UnloadTopic NOT_FOUND.
 func (st *brokerState) unloadLocked(t *topic) {
 	old := t.owner
+	t.draining = false
 	for _, p := range t.producers {
 		delete(old.producers, p.id)
 	}

@@ -371,3 +371,36 @@ func TestUnloadNeedsACluster(t *testing.T) {
 		t.Fatal("NewCluster with WithAddr succeeded, want an error")
 	}
 }
+
+func TestClusterDrainHoldsAnUnloadBeforeTheMove(t *testing.T) {
+	is := is.New(t)
+	c, cs := newCluster(t, 2)
+	const topic = "/default/draining"
+	old := cs[createTopic(t, c, cs, topic, true)]
+	other := cs[1-old.b.node]
+	p := old.producer(t, topic, "p", true)
+	cons := old.consume(t, topic, "s", "c", exclusive)
+	p.send("before")
+	cons.ack(cons.next())
+
+	is.NoErr(c.Drain(topic))
+	_, err := old.prod.SendMessage(ctxT(t), p.message("during"))
+	wantCode(t, err, codes.PermissionDenied, "Unable to publish the message: Topic "+topic+" is draining or closed; retry lookup/moved")
+	wantLookup(t, old, topic, danubepb.TopicLookupResponse_Connect, old.b.URL())
+	_, err = lookup(t, other, topic)
+	wantCode(t, err, codes.NotFound, "Unable to find the requested topic: "+topic)
+	_, err = other.topics.UnloadTopic(ctxT(t), &adminpb.TopicRequest{Name: topic})
+	wantCode(t, err, codes.NotFound, "Unable to unload the topic "+topic+" due to Unable to find topic")
+	is.Equal(healthOf(t, old, cons.id), danubepb.HealthCheckResponse_OK) // still hosted
+
+	moved, err := c.Unload(topic)
+	is.NoErr(err)
+	is.Equal(moved, other.b)
+	if err := cons.waitEnd(); !errors.Is(err, io.EOF) {
+		t.Fatalf("stream ended with %v, want OK (io.EOF at the client)", err)
+	}
+	_, err = old.prod.SendMessage(ctxT(t), p.message("after"))
+	wantCode(t, err, codes.NotFound, fmt.Sprintf("The producer with id %d does not exist", p.id))
+	other.producer(t, topic, "p", true).send("moved")
+	is.Equal(c.Brokers()[0].Payloads(topic), [][]byte{[]byte("before"), []byte("moved")})
+}

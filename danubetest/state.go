@@ -28,6 +28,9 @@ type topic struct {
 	// walStart is the first offset the owner's WAL holds: above 0 once the
 	// topic moved to another broker of a cluster without a segment store.
 	walStart uint64
+	// draining: an unload has begun (Cluster.Drain); the owner refuses
+	// publishes and the topic's assignment is gone (cluster.go).
+	draining bool
 }
 
 type producer struct {
