@@ -135,6 +135,9 @@ func (s topicAdmin) DeleteTopic(_ context.Context, req *adminpb.TopicRequest) (*
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.clustered {
+		return b.deleteTopicInClusterLocked(req.GetName())
+	}
 	t := b.topics[req.GetName()]
 	if t == nil {
 		return nil, status.Errorf(codes.NotFound, "Unable to delete the topic %s due to Unable to find topic: %s", req.GetName(), req.GetName())
@@ -164,7 +167,7 @@ func (s topicAdmin) Unsubscribe(_ context.Context, req *adminpb.SubscriptionRequ
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var sub *subscription
-	if t := b.topics[req.GetTopic()]; t != nil {
+	if t := b.topics[req.GetTopic()]; t != nil && t.owner == b {
 		sub = t.subs[req.GetSubscription()]
 	}
 	if sub == nil || !sub.loaded || sub.hasActiveConsumer() {
@@ -190,11 +193,11 @@ func (s topicAdmin) DescribeTopic(_ context.Context, req *adminpb.DescribeTopicR
 	resp := &adminpb.DescribeTopicResponse{
 		Name: req.GetName(), Subscriptions: b.subscriptionEntriesLocked(req.GetName()), Delivery: "NonReliable",
 	}
+	resp.BrokerId = b.brokerIDLocked(req.GetName())
 	t := b.topics[req.GetName()]
 	if t == nil {
 		return resp, nil
 	}
-	resp.BrokerId = "1"
 	if t.reliable {
 		resp.Delivery = "Reliable"
 	}

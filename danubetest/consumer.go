@@ -207,7 +207,7 @@ func (e ackError) Error() string { return string(e) }
 
 func (b *Broker) ackTargetLocked(topicName, subName string) (*subscription, error) {
 	t := b.topics[topicName]
-	if t == nil {
+	if t == nil || t.owner != b {
 		return nil, ackError(fmt.Sprintf("Topic %s not found in registry", topicName))
 	}
 	sub := t.subs[subName]

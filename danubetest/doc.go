@@ -23,8 +23,15 @@
 // inspection helpers (Topics, Messages, Payloads, Subscriptions,
 // Subscription, ...).
 //
-// Not implemented (README.md lists them all): Raft and clustering (every
-// lookup answers Connect with this broker), WAL persistence to disk (only
-// sealed segments are written), edge mode, replication, policies and rate
-// limits, metrics, RBAC, the non-reliable idle-subscription reaper.
+// NewCluster starts several brokers of one cluster: they share the metadata,
+// each topic is hosted by one of them (the load manager's fair assignment),
+// lookups redirect to it, the others refuse its calls as the real broker
+// does, and the admin UnloadTopic moves a topic (see cluster.go and the
+// README's Cluster section).
+//
+// Not implemented (README.md lists them all): Raft, load reports, broker
+// failover and rebalancing, the delays with which a real cluster assigns and
+// moves topics, WAL persistence to disk (only sealed segments are written),
+// edge mode, replication, policies and rate limits, metrics, RBAC, the
+// non-reliable idle-subscription reaper.
 package danubetest

@@ -74,8 +74,11 @@ func (s producerService) SendMessage(_ context.Context, req *danubepb.StreamMess
 	}
 	name := req.GetMsgId().GetTopicName()
 	t := b.topics[name]
-	if t == nil {
+	if t == nil || t.owner != b {
 		return nil, status.Errorf(codes.PermissionDenied, "Unable to publish the message: Topic %s not found in registry", name)
+	}
+	if t.draining {
+		return nil, status.Errorf(codes.PermissionDenied, "Unable to publish the message: Topic %s is draining or closed; retry lookup/moved", name)
 	}
 	if b.producers[id].topic != t {
 		return nil, status.Errorf(codes.PermissionDenied, "Unable to publish the message: the producer with id %d is not attached to topic name: %s", id, name)

@@ -31,6 +31,12 @@ const (
 // read, or why there is none.
 func (s *subscription) poll() (uint64, pollResult) {
 	head := uint64(len(s.t.log))
+	if s.next < s.t.walStart {
+		// The offsets are in the WAL of the broker that hosted the topic
+		// before it moved (local storage): the reader fails with a cache gap
+		// on every poll, so nothing is dispatched any more (cluster.go).
+		return 0, pollLagged
+	}
 	if s.next >= head {
 		return 0, pollEmpty
 	}

@@ -331,8 +331,8 @@ func (s schemaService) ConfigureTopicSchema(_ context.Context, req *schemapb.Con
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t := b.topics[req.GetTopicName()]
-	if t == nil {
-		return nil, status.Errorf(codes.NotFound, "Topic not found: %s", req.GetTopicName())
+	if t == nil || t.owner != b {
+		return nil, errTopicNotOnBroker(req.GetTopicName())
 	}
 	if err := b.assignSchemaLocked(t, req.GetSchemaSubject()); err != nil {
 		return nil, err
@@ -350,8 +350,8 @@ func (s schemaService) UpdateTopicValidationPolicy(_ context.Context, req *schem
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.topics[req.GetTopicName()] == nil {
-		return nil, status.Errorf(codes.NotFound, "Topic not found: %s", req.GetTopicName())
+	if t := b.topics[req.GetTopicName()]; t == nil || t.owner != b {
+		return nil, errTopicNotOnBroker(req.GetTopicName())
 	}
 	cfg := b.topicSchemaCfg[req.GetTopicName()]
 	cfg.validationPolicy, cfg.validatePayload = req.GetValidationPolicy(), req.GetEnablePayloadValidation()
@@ -365,8 +365,8 @@ func (s schemaService) GetTopicSchemaConfig(_ context.Context, req *schemapb.Get
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t := b.topics[req.GetTopicName()]
-	if t == nil {
-		return nil, status.Errorf(codes.NotFound, "Topic not found: %s", req.GetTopicName())
+	if t == nil || t.owner != b {
+		return nil, errTopicNotOnBroker(req.GetTopicName())
 	}
 	cfg := b.topicSchemaCfg[t.name]
 	out := &schemapb.GetTopicSchemaConfigResponse{
