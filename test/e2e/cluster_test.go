@@ -42,34 +42,7 @@ func TestPipeline_TopicsMoveBetweenBrokers(t *testing.T) {
 	}
 	consumer := e.conduit("consumer", consumerPipeline(topic, subscription))
 	e.waitForSubscription(ctx, topic+"-part-0", subscription, consumer)
-	producer := e.conduit("producer", fmt.Sprintf(`version: "2.2"
-pipelines:
-  - id: to-danube
-    status: running
-    connectors:
-      - id: generator
-        type: source
-        plugin: builtin:generator
-        settings:
-          collections.orders.format.type: structured
-          collections.orders.format.options.id: int
-          collections.orders.format.options.product: string
-          collections.orders.operations: create
-          recordCount: "%d"
-          rate: "%d"
-      - id: danube
-        type: destination
-        plugin: standalone:danube
-        settings:
-          url: ${DANUBE_URL}
-          topic: %s
-          partitions: "%d"
-      - id: sent
-        type: destination
-        plugin: builtin:file
-        settings:
-          path: ./sent.jsonl
-`, count, rate, topic, partitions))
+	producer := e.conduit("producer", generatorPipeline(topic, partitions, count, rate))
 
 	conn, err := grpc.NewClient(strings.TrimPrefix(e.broker.AdminURL, "http://"),
 		grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -148,4 +121,37 @@ func countIdentities(t *testing.T, path string) map[string]int {
 		ids[string(r.Key.Bytes())+"\x00"+string(r.Payload.After.Bytes())]++
 	}
 	return ids
+}
+
+// generatorPipeline writes count generated records at rate per second to a
+// topic of the given partitions, and a copy of each to sent.jsonl.
+func generatorPipeline(topic string, partitions, count, rate int) string {
+	return fmt.Sprintf(`version: "2.2"
+pipelines:
+  - id: to-danube
+    status: running
+    connectors:
+      - id: generator
+        type: source
+        plugin: builtin:generator
+        settings:
+          collections.orders.format.type: structured
+          collections.orders.format.options.id: int
+          collections.orders.format.options.product: string
+          collections.orders.operations: create
+          recordCount: "%d"
+          rate: "%d"
+      - id: danube
+        type: destination
+        plugin: standalone:danube
+        settings:
+          url: ${DANUBE_URL}
+          topic: %s
+          partitions: "%d"
+      - id: sent
+        type: destination
+        plugin: builtin:file
+        settings:
+          path: ./sent.jsonl
+`, count, rate, topic, partitions)
 }
