@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -24,19 +25,23 @@ import (
 // record arrives; a record may arrive twice only within the documented
 // bounds (the source drops redeliveries by offset; the destination may store
 // a send in flight at a move twice).
+//
+// With DANUBE_CLUSTER_URLS and DANUBE_CLUSTER_ADMIN_URLS (comma-separated,
+// as for the conformance suite) it runs against that cluster instead, on a
+// topic of its own; its brokers must share storage (shared_fs or
+// object_store), as with local storage Danube strands a moved subscription.
 func TestPipeline_TopicsMoveBetweenBrokers(t *testing.T) {
 	const (
 		count        = 2000
 		rate         = 200 // records per second: the run spans the moves
 		partitions   = 2
 		moves        = 6 // unloads, alternating partitions
-		topic        = "/default/e2e-moving"
 		subscription = "e2e-moving"
 		maxInFlight  = 256 // the destination's default
 	)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	e := newEnv(t, "-brokers", "3", "-segment-dir", t.TempDir())
+	e, topic := newClusterEnv(t, "/default/e2e-moving")
 	if err := e.admin().CreatePartitionedTopic(ctx, topic, partitions, danubeclient.Reliable); err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +99,26 @@ func TestPipeline_TopicsMoveBetweenBrokers(t *testing.T) {
 		t.Errorf("%d records arrived twice, more than the destination's bound of %d (%d moves × maxInFlight)", duplicates, limit, moves)
 	}
 	t.Logf("RESULT %d records generated, %d partition moves: %d arrived, %d of them twice", count, moves, len(got), duplicates)
+}
+
+// newClusterEnv starts a 3-broker test cluster sharing a segment directory,
+// or uses the real cluster DANUBE_CLUSTER_URLS and DANUBE_CLUSTER_ADMIN_URLS
+// name, with the topic name made unique per run.
+func newClusterEnv(t *testing.T, topic string) (*env, string) {
+	t.Helper()
+	urls, admins := os.Getenv("DANUBE_CLUSTER_URLS"), os.Getenv("DANUBE_CLUSTER_ADMIN_URLS")
+	if urls == "" {
+		return newEnv(t, "-brokers", "3", "-segment-dir", t.TempDir()), topic
+	}
+	if admins == "" {
+		t.Fatal("DANUBE_CLUSTER_URLS is set without DANUBE_CLUSTER_ADMIN_URLS")
+	}
+	e := &env{t: t, dir: t.TempDir(), broker: &harness.Broker{
+		URL:      strings.Split(urls, ",")[0],
+		AdminURL: strings.Split(admins, ",")[0],
+	}}
+	t.Cleanup(e.stopAll)
+	return e, fmt.Sprintf("%s-%d", topic, time.Now().Unix())
 }
 
 // recordIdentities waits until path holds n records and returns how often
