@@ -1,10 +1,12 @@
 package source
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/conduitio/conduit-commons/opencdc"
@@ -24,9 +26,11 @@ type CombinedConfig struct {
 	// SealTimeout bounds the wait for a segment holding offsets between the
 	// history read so far and the first live message held.
 	SealTimeout time.Duration
-	// HoldLimit bounds the live messages held per partition while its gap is
-	// filled from segments.
-	HoldLimit int
+	// Exported reports whether the broker exports segments into the storage
+	// History reads (any topic's segments are there). Only then may a live
+	// message be acknowledged before a record of its offset was processed:
+	// see Combined. Nil means never.
+	Exported func(ctx context.Context) (bool, error)
 	// PollMin and PollMax bound the wait between listings of newly sealed
 	// segments (defaults 20ms and 2s).
 	PollMin, PollMax time.Duration
@@ -36,22 +40,32 @@ type CombinedConfig struct {
 // with contiguous offsets across the seam: no gap, no duplicate.
 //
 // Per partition it keeps next, the next offset to emit. A live message at
-// offset o is a duplicate when o < next (acknowledged and dropped), is
-// emitted when o == next, and is held when o > next while [next, o-1] is read
-// from the sealed segments; when the broker has not exported them yet the
-// segments are listed again with backoff, for at most SealTimeout.
+// offset o is held while o >= next and emitted when next reaches it; offsets
+// below the held messages are read from the sealed segments, and when the
+// broker has not exported them yet the segments are listed again with
+// backoff, for at most SealTimeout. A live message below next (a redelivery,
+// or a message whose stored copy was emitted in its place) is not emitted.
 //
-// Held messages that cannot be emitted yet are acknowledged as they arrive:
-// the broker's ack timeout and redelivery limit (poison policy) would
-// otherwise redeliver or block them while the gap is filled, which takes up
-// to one export interval (300 s). That is safe because sealed segments stay
-// until the topic is deleted: a message acknowledged but not emitted is read
-// from segments after a restart, which resumes at the position's next
-// offsets. For the same reason, when more than HoldLimit messages are held,
-// the oldest are dropped (they come back from the next export, and keeping
-// the newest lets the first export after the wait close the gap). Messages
-// emitted straight from the subscription are acknowledged when Conduit
-// acknowledges them, as in CDC.
+// No loss: a live message is acknowledged to the broker only once Conduit
+// has acknowledged a record of its offset, the message itself or the stored
+// copy emitted in its place. Conduit's position then covers that offset, so
+// a restart resumes after it whatever the broker or its storage does later.
+// When history cannot be read (no segments, store errors) the iterator
+// fails with every held message still unacknowledged, so the broker delivers
+// them again.
+//
+// The broker's redelivery budget: a held message is delivered again after
+// every ack timeout (30 s), and after its sixth delivery Danube's default
+// poison policy Block stops the subscription (about 3.5 minutes). A long
+// snapshot, or a wait for the next export (every 300 s), outlasts that. So
+// when a held message is delivered again and the broker is known to export
+// into the storage History reads (Exported, or history was read from it), it
+// is acknowledged and dropped from the hold, and its stored copy is emitted
+// in its place later: the broker's WAL is its only copy until the next
+// export whether it is acknowledged or not, and the export is read wherever
+// the source resumes. When the broker is not known to export, held messages
+// stay unacknowledged, and at the sixth delivery the iterator fails instead
+// of acknowledging one.
 //
 // Positions carry, per partition, the emitted offsets as one span
 // [0, next-1]; Open at a position resumes every partition at its next
@@ -66,6 +80,12 @@ type Combined struct {
 
 	seq     uint64
 	failure error
+	// exported caches a positive Exported answer (or a history read).
+	exported bool
+
+	// records maps the position of every record in Conduit to its
+	// partition and offset. Guarded by live.mu: Ack runs concurrently.
+	records map[string]seamRecord
 }
 
 // partitionSeam is one partition's state at the seam.
@@ -76,16 +96,31 @@ type partitionSeam struct {
 	next      uint64
 	history   History
 	caughtUp  bool                    // the sealed history was read to its end once
-	held      []heldLive              // contiguous live offsets above next, oldest first
+	held      []heldLive              // live messages at offsets >= next, by offset, none acknowledged
 	waitSince time.Time               // when the wait for a segment began; zero when not waiting
 	liveZero  *danubeclient.MessageID // the live message at offset 0, to tell a NonReliable topic
 	pollAt    time.Time
 	pollDelay time.Duration
+
+	// Guarded by live.mu.
+	// processed is the offset below which Conduit acknowledged every record.
+	processed uint64
+	// emitted holds the live messages below next whose offset's record
+	// Conduit has not acknowledged yet, by offset: acknowledged with it.
+	emitted []danubeclient.MessageID
+	// released counts held messages acknowledged at the redelivery limit.
+	released uint64
 }
 
 type heldLive struct {
-	msg   *danubeclient.ReceivedMessage
-	acked bool // acknowledged on arrival: nothing to acknowledge when emitted
+	msg        *danubeclient.ReceivedMessage
+	deliveries int
+}
+
+// seamRecord is what acknowledging a record needs.
+type seamRecord struct {
+	part   *partitionSeam
+	offset uint64
 }
 
 var _ Iterator = (*Combined)(nil)
@@ -100,21 +135,22 @@ func NewCombined(cfg CombinedConfig, resume *Position) (*Combined, error) {
 	if err != nil {
 		return nil, fmt.Errorf("combined iterator: %w", err)
 	}
-	cfg.HoldLimit = max(cfg.HoldLimit, 1)
 	if cfg.PollMin <= 0 {
 		cfg.PollMin = 20 * time.Millisecond
 	}
 	if cfg.PollMax < cfg.PollMin {
 		cfg.PollMax = max(cfg.PollMin, 2*time.Second)
 	}
-	c := &Combined{live: l, cfg: cfg, parts: map[string]*partitionSeam{}}
+	c := &Combined{live: l, cfg: cfg, parts: map[string]*partitionSeam{}, records: map[string]seamRecord{}}
 	for _, tc := range cfg.Live.Topics { // in configuration order
 		r := l.readers[tc.Topic]
 		for i, p := range r.partitions {
 			ps := &partitionSeam{reader: r, index: i, name: p}
 			if resume != nil {
 				if set := resume.Emitted[p]; len(set) > 0 {
+					// Conduit processed every record up to the position.
 					ps.next = set[len(set)-1].hi + 1
+					ps.processed = ps.next
 				}
 			}
 			c.parts[p] = ps
@@ -253,45 +289,102 @@ func (c *Combined) classify(ctx context.Context, d delivery) error {
 		id := msg.ID
 		p.liveZero = &id
 	}
-	ack := func() error { return c.ack(ctx, d.reader, msg.ID) }
-	switch {
-	case o < p.next:
-		// Emitted already (from segments, or before a restart). A second
-		// acknowledgement of a message Conduit still holds is harmless.
-		return ack()
-	case len(p.held) > 0 && o < p.held[0].msg.ID.Offset:
-		return ack() // between next and the held run: the segments fill it
-	case len(p.held) > 0 && o <= p.held[len(p.held)-1].msg.ID.Offset:
-		return ack() // a redelivery of a held message
+	if o < p.next {
+		return c.settle(ctx, p, msg.ID)
 	}
-	expected := p.next
-	if len(p.held) > 0 {
-		expected = p.held[len(p.held)-1].msg.ID.Offset + 1
+	i, found := slices.BinarySearchFunc(p.held, o, func(h heldLive, o uint64) int { return cmp.Compare(h.msg.ID.Offset, o) })
+	if !found {
+		p.held = slices.Insert(p.held, i, heldLive{msg: msg, deliveries: 1})
+		return nil
 	}
-	if o != expected && len(p.held) > 0 {
-		// Not contiguous with the held run (cannot happen on an ordered
-		// subscription): start a new run; segments fill what is dropped.
-		for _, h := range p.held {
-			if !h.acked {
-				if err := c.ack(ctx, d.reader, h.msg.ID); err != nil {
-					return err
-				}
-			}
+	p.held[i].deliveries++ // a redelivery: the broker's ack timeout passed
+	return c.release(ctx, p, i)
+}
+
+// settle handles a live message below next: its offset was emitted, from
+// the subscription or from segments. It is acknowledged now when Conduit has
+// processed that offset, else with the record Conduit holds.
+func (c *Combined) settle(ctx context.Context, p *partitionSeam, id danubeclient.MessageID) error {
+	c.mu.Lock()
+	if id.Offset < p.processed {
+		c.mu.Unlock()
+		return c.ack(ctx, p.reader, id)
+	}
+	i, found := slices.BinarySearchFunc(p.emitted, id.Offset, func(e danubeclient.MessageID, o uint64) int {
+		return cmp.Compare(e.Offset, o)
+	})
+	if !found {
+		p.emitted = slices.Insert(p.emitted, i, id)
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// release handles a redelivery of the held message at p.held[i]: the
+// broker's ack timeout passed, and after its sixth delivery Danube's default
+// poison policy Block stops the subscription. When the broker is known to
+// export into the storage history is read from, the message is acknowledged
+// and left to the segments; otherwise it stays held, and at the sixth
+// delivery the iterator fails without acknowledging it.
+//
+// It is released at its first redelivery, not its last: the broker's count
+// carries over when a restarted source subscribes again, and a source that
+// releases at the second delivery leaves at most two used.
+func (c *Combined) release(ctx context.Context, p *partitionSeam, i int) error {
+	h := p.held[i]
+	if h.msg.ID.Offset == p.next {
+		// Emitted by the next step (deliveries queued while Conduit did not
+		// read); Conduit's acknowledgement acknowledges it, as in CDC.
+		if h.deliveries == danubeMaxDeliveries {
+			logPoisonRisk(ctx, h.msg.ID)
 		}
-		p.held = p.held[:0]
+		return nil
 	}
-	emittable := (len(p.held) == 0 && o == p.next) || (len(p.held) > 0 && p.held[0].msg.ID.Offset == p.next)
-	if !emittable {
-		if err := ack(); err != nil {
-			return err
+	exported, err := c.brokerExports(ctx)
+	if !exported && h.deliveries < danubeMaxDeliveries {
+		return nil // the broker may not have exported its first segment yet
+	}
+	if !exported {
+		why := "no segment of any topic is in the durable storage the source reads (snapshot.storage.root)"
+		if err != nil {
+			why = fmt.Sprintf("the durable storage could not be listed (%v)", err)
 		}
+		return fmt.Errorf("partition %s: the live message at offset %d was delivered %d times while the source "+
+			"waited for offsets %d..%d before it, and %s, so the source cannot tell that the broker keeps a copy it "+
+			"can read later; it stops without acknowledging any live message it has not emitted (%d held, offsets "+
+			"%d..%d): under Danube's default poison policy Block the broker stops this subscription at the next ack "+
+			"timeout (restart the broker to release it). History needs a broker in shared_fs or object_store "+
+			"storage mode with snapshot.storage.root set to its durable root; a broker exports a topic's first "+
+			"segment up to 300 s after its first messages",
+			p.name, h.msg.ID.Offset, h.deliveries, p.next, h.msg.ID.Offset-1, why,
+			len(p.held), p.held[0].msg.ID.Offset, p.held[len(p.held)-1].msg.ID.Offset)
 	}
-	p.held = append(p.held, heldLive{msg: msg, acked: !emittable})
-	if !emittable && len(p.held) > c.cfg.HoldLimit {
-		// Every held message is acknowledged here (none is emittable).
-		p.held = append(p.held[:0], p.held[len(p.held)-c.cfg.HoldLimit:]...)
+	if err := c.ack(ctx, p.reader, h.msg.ID); err != nil {
+		return err
+	}
+	p.held = slices.Delete(p.held, i, i+1)
+	c.mu.Lock()
+	p.released++
+	first := p.released == 1
+	c.mu.Unlock()
+	if first {
+		sdk.Logger(ctx).Info().Str("partition", p.name).Uint64("offset", h.msg.ID.Offset).Uint64("next", p.next).
+			Msg("a live message waited longer than the broker's ack timeout for the history before it: " +
+				"acknowledged, so that the broker's redelivery limit does not block the subscription, and read " +
+				"from the broker's segments instead (further ones are not logged)")
 	}
 	return nil
+}
+
+// brokerExports reports whether the storage history is read from holds
+// segments the broker exported.
+func (c *Combined) brokerExports(ctx context.Context) (bool, error) {
+	if c.exported || c.cfg.Exported == nil {
+		return c.exported, nil
+	}
+	ok, err := c.cfg.Exported(ctx)
+	c.exported = ok && err == nil
+	return c.exported, err
 }
 
 // step emits one record of the first partition (round robin) that has one
@@ -310,13 +403,10 @@ func (c *Combined) step(ctx context.Context) (opencdc.Record, bool, error) {
 }
 
 func (c *Combined) stepPartition(ctx context.Context, p *partitionSeam, now time.Time) (opencdc.Record, bool, error) {
-	for len(p.held) > 0 && p.held[0].msg.ID.Offset < p.next {
-		p.held = p.held[1:] // read from segments meanwhile; acknowledged on arrival
-	}
 	if len(p.held) > 0 && p.held[0].msg.ID.Offset == p.next {
 		h := p.held[0]
 		p.held = p.held[1:]
-		rec, err := c.emit(ctx, p, h.msg, ModeCDC, !h.acked)
+		rec, err := c.emit(ctx, p, h.msg, ModeCDC, true)
 		return rec, err == nil, err
 	}
 	if p.caughtUp && len(p.held) == 0 {
@@ -334,6 +424,7 @@ func (c *Combined) stepPartition(ctx context.Context, p *partitionSeam, now time
 		return opencdc.Record{}, false, err
 	}
 	p.waitSince = time.Time{}
+	c.exported = true // the broker's segments are where history is read from
 	rec, err := c.emit(ctx, p, msg, ModeSnapshot, false)
 	return rec, err == nil, err
 }
@@ -390,8 +481,9 @@ func (c *Combined) waitForSegments(ctx context.Context, p *partitionSeam, now ti
 	} else if now.Sub(p.waitSince) > c.cfg.SealTimeout {
 		return fmt.Errorf("partition %s: offsets %d..%d are in no sealed segment after waiting %v (snapshot.sealTimeout): "+
 			"history needs a broker in shared_fs or object_store storage mode (standalone and local mode never export "+
-			"segments) and snapshot.storage.root set to its durable storage root; or disable snapshot.enabled",
-			p.name, p.next, first-1, c.cfg.SealTimeout)
+			"segments) and snapshot.storage.root set to its durable storage root; the %d live messages held "+
+			"(offsets %d..%d) were not acknowledged, so the broker delivers them again",
+			p.name, p.next, first-1, c.cfg.SealTimeout, len(p.held), first, p.held[len(p.held)-1].msg.ID.Offset)
 	}
 	p.pollAt = now.Add(p.pollDelay)
 	p.pollDelay = min(2*p.pollDelay, c.cfg.PollMax)
@@ -399,18 +491,20 @@ func (c *Combined) waitForSegments(ctx context.Context, p *partitionSeam, now ti
 }
 
 // emit turns msg, the message at p.next, into a record and advances p.next.
-func (c *Combined) emit(ctx context.Context, p *partitionSeam, msg *danubeclient.ReceivedMessage, mode Mode, needsAck bool) (opencdc.Record, error) {
+// A live message is acknowledged with the record.
+func (c *Combined) emit(ctx context.Context, p *partitionSeam, msg *danubeclient.ReceivedMessage, mode Mode, live bool) (opencdc.Record, error) {
 	p.next = msg.ID.Offset + 1
 	c.seq++
 	pos, err := c.position(p, mode)
 	if err != nil {
 		return opencdc.Record{}, err
 	}
-	if needsAck {
-		c.mu.Lock()
-		c.hold(pos, p.reader, msg.ID)
-		c.mu.Unlock()
+	c.mu.Lock()
+	c.records[string(pos)] = seamRecord{part: p, offset: msg.ID.Offset}
+	if live {
+		p.emitted = append(p.emitted, msg.ID) // the highest offset emitted so far
 	}
+	c.mu.Unlock()
 	if mode == ModeSnapshot {
 		return c.record(ctx, msg, p.reader, pos, snapshotRecord), nil
 	}
@@ -430,19 +524,36 @@ func (c *Combined) position(p *partitionSeam, mode Mode) (opencdc.Position, erro
 	}.Marshal()
 }
 
-// Ack acknowledges a record emitted from the subscription; records read from
-// segments, and held messages acknowledged on arrival, need nothing.
+// Ack takes Conduit's acknowledgement of a record: Conduit acknowledges in
+// order, so every offset of its partition up to the record's is processed,
+// and the live messages of those offsets are acknowledged to the broker.
 func (c *Combined) Ack(ctx context.Context, pos opencdc.Position) error {
 	if err := c.ackFailure(); err != nil {
 		return err
 	}
 	c.mu.Lock()
-	e, found := c.release(pos)
-	c.mu.Unlock()
-	if !found {
-		return nil
+	r, found := c.records[string(pos)]
+	var due []danubeclient.MessageID
+	if found {
+		delete(c.records, string(pos))
+		p := r.part
+		p.processed = r.offset + 1
+		n := 0
+		for n < len(p.emitted) && p.emitted[n].Offset <= r.offset {
+			n++
+		}
+		if n > 0 {
+			due = slices.Clone(p.emitted[:n])
+			p.emitted = slices.Delete(p.emitted, 0, n)
+		}
 	}
-	return c.ack(ctx, e.reader, e.id)
+	c.mu.Unlock()
+	for _, id := range due {
+		if err := c.ack(ctx, r.part.reader, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close stops the receive goroutines, waits (bounded by ctx) for queued
