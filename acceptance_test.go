@@ -29,6 +29,7 @@ func TestAcceptance(t *testing.T) {
 }
 
 func acceptance(t *testing.T, snapshot bool) {
+	t.Helper()
 	// The suite reads up to 30 records without acknowledging any; the broker
 	// stops delivering at its window of unacknowledged messages per
 	// subscription (10 by default), so widen it, as a deployment would
