@@ -78,15 +78,23 @@ func distinctSeqs(recs []opencdc.Record) int {
 	return len(seen)
 }
 
+// historySource publishes n messages to topic, seals them (an export) and
+// opens a snapshot source on it, whose subscription starts after them.
+func historySource(t *testing.T, topic string, n int) (*sourceEnv, *seqProducer, *Source) {
+	t.Helper()
+	e, root := snapshotEnv(t, 0)
+	p := e.producer(topic, 0)
+	e.publish(p, n, nil)
+	if err := e.broker.SealSegments(); err != nil {
+		t.Fatal(err)
+	}
+	return e, p, e.created(snapshotParams(e, root, topic))
+}
+
 func TestSourceSnapshot_HistoryWithoutLiveTraffic(t *testing.T) {
 	is := is.New(t)
-	e, root := snapshotEnv(t, 0)
 	const topic = "/default/history"
-	p := e.producer(topic, 0)
-	e.publish(p, 20, nil)
-	is.NoErr(e.broker.SealSegments())
-
-	s := e.created(snapshotParams(e, root, topic)) // the subscription starts after the history
+	e, p, s := historySource(t, topic, 20) // the subscription starts after the history
 	recs := readAcking(t, s, 20)
 	is.Equal(payloadSeqs(recs), seqRange(0, 20))
 	for _, r := range recs {
@@ -104,6 +112,27 @@ func TestSourceSnapshot_HistoryWithoutLiveTraffic(t *testing.T) {
 	is.Equal(payloadSeqs(live), seqRange(20, 25))
 	is.Equal(recordMode(t, live[0]), source.ModeCDC)
 	is.Equal(live[0].Operation, opencdc.OperationCreate)
+}
+
+// ReadN returns the history in full batches (it is read on demand), then
+// the live messages as they arrive, in offset order across the seam.
+func TestSourceSnapshot_ReadNReturnsBatchesInOrder(t *testing.T) {
+	is := is.New(t)
+	const topic = "/default/history-batches"
+	e, p, s := historySource(t, topic, 25)
+
+	sizes, recs := readNAcking(t, s, 10, 25)
+	is.Equal(sizes, []int{10, 10, 5}) // a batch ends at the end of the sealed history
+	for _, r := range recs {
+		is.Equal(recordMode(t, r), source.ModeSnapshot)
+	}
+	e.publish(p, 5, nil)
+	_, live := readNAcking(t, s, 10, 5)
+	recs = append(recs, live...)
+	is.Equal(payloadSeqs(recs), seqRange(0, 30))
+	assertContiguous(t, recs)
+	is.Equal(recordMode(t, live[0]), source.ModeCDC)
+	expectNoRecord(t, s)
 }
 
 func TestSourceSnapshot_EmptyTopic(t *testing.T) {
