@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/conduitio/conduit-commons/opencdc"
@@ -26,11 +27,15 @@ type CombinedConfig struct {
 	// SealTimeout bounds the wait for a segment holding offsets between the
 	// history read so far and the first live message held.
 	SealTimeout time.Duration
-	// Exported reports whether the broker exports segments into the storage
-	// History reads (any topic's segments are there). Only then may a live
-	// message be acknowledged before a record of its offset was processed:
-	// see Combined. Nil means never.
-	Exported func(ctx context.Context) (bool, error)
+	// Exported reports whether the broker has exported segments of a
+	// partition into the storage History reads. Only then may a live message
+	// of it be acknowledged before a record of its offset was processed: see
+	// Combined. Nil means never.
+	Exported func(ctx context.Context, partition string) (bool, error)
+	// IdlePoll is how often a partition with nothing to fill lists its
+	// segments again (default 30s): offsets acknowledged but not emitted
+	// before a restart come only from there.
+	IdlePoll time.Duration
 	// PollMin and PollMax bound the wait between listings of newly sealed
 	// segments (defaults 20ms and 2s).
 	PollMin, PollMax time.Duration
@@ -59,13 +64,13 @@ type CombinedConfig struct {
 // poison policy Block stops the subscription (about 3.5 minutes). A long
 // snapshot, or a wait for the next export (every 300 s), outlasts that. So
 // when a held message is delivered again and the broker is known to export
-// into the storage History reads (Exported, or history was read from it), it
-// is acknowledged and dropped from the hold, and its stored copy is emitted
-// in its place later: the broker's WAL is its only copy until the next
-// export whether it is acknowledged or not, and the export is read wherever
-// the source resumes. When the broker is not known to export, held messages
-// stay unacknowledged, and at the sixth delivery the iterator fails instead
-// of acknowledging one.
+// its partition into the storage History reads (Exported, or history of it
+// was read), it is acknowledged and dropped from the hold, and its stored
+// copy is emitted in its place later: the broker's WAL is its only copy until
+// the next export whether it is acknowledged or not, and the export is read
+// wherever the source resumes. When the broker is not known to export the
+// partition, held messages stay unacknowledged, and at the sixth delivery
+// the iterator fails instead of acknowledging one.
 //
 // Positions carry, per partition, the emitted offsets as one span
 // [0, next-1]; Open at a position resumes every partition at its next
@@ -80,8 +85,6 @@ type Combined struct {
 
 	seq     uint64
 	failure error
-	// exported caches a positive Exported answer (or a history read).
-	exported bool
 
 	// records maps the position of every record in Conduit to its
 	// partition and offset. Guarded by live.mu: Ack runs concurrently.
@@ -90,17 +93,20 @@ type Combined struct {
 
 // partitionSeam is one partition's state at the seam.
 type partitionSeam struct {
-	reader    *topicReader
-	index     int
-	name      string
-	next      uint64
-	history   History
-	caughtUp  bool                    // the sealed history was read to its end once
-	held      []heldLive              // live messages at offsets >= next, by offset, none acknowledged
-	waitSince time.Time               // when the wait for a segment began; zero when not waiting
-	liveZero  *danubeclient.MessageID // the live message at offset 0, to tell a NonReliable topic
-	pollAt    time.Time
-	pollDelay time.Duration
+	reader  *topicReader
+	index   int
+	name    string
+	next    uint64
+	history History
+	held    []heldLive // live messages at offsets >= next, by offset, none acknowledged
+	// releasedTo is one above the highest held message acknowledged at a
+	// redelivery (0: none): the segments must supply the offsets up to it.
+	releasedTo uint64
+	exported   bool                    // the broker exports this partition (Exported said so, or history was read)
+	waitSince  time.Time               // when the wait for a segment began; zero when not waiting
+	liveZero   *danubeclient.MessageID // the live message at offset 0, to tell a NonReliable topic
+	pollAt     time.Time               // when to list the segments again; zero: at once
+	pollDelay  time.Duration
 
 	// Guarded by live.mu.
 	// processed is the offset below which Conduit acknowledged every record.
@@ -140,6 +146,9 @@ func NewCombined(cfg CombinedConfig, resume *Position) (*Combined, error) {
 	}
 	if cfg.PollMax < cfg.PollMin {
 		cfg.PollMax = max(cfg.PollMin, 2*time.Second)
+	}
+	if cfg.IdlePoll <= 0 {
+		cfg.IdlePoll = 30 * time.Second
 	}
 	c := &Combined{live: l, cfg: cfg, parts: map[string]*partitionSeam{}, records: map[string]seamRecord{}}
 	for _, tc := range cfg.Live.Topics { // in configuration order
@@ -261,10 +270,7 @@ func (c *Combined) wait(ctx context.Context) error {
 func (c *Combined) nextPoll() (time.Time, bool) {
 	var due time.Time
 	for _, p := range c.order {
-		if p.waitSince.IsZero() {
-			continue
-		}
-		if due.IsZero() || p.pollAt.Before(due) {
+		if !p.pollAt.IsZero() && (due.IsZero() || p.pollAt.Before(due)) {
 			due = p.pollAt
 		}
 	}
@@ -340,12 +346,12 @@ func (c *Combined) release(ctx context.Context, p *partitionSeam, i int) error {
 		}
 		return nil
 	}
-	exported, err := c.brokerExports(ctx)
+	exported, err := c.brokerExports(ctx, p)
 	if !exported && h.deliveries < danubeMaxDeliveries {
 		return nil // the broker may not have exported its first segment yet
 	}
 	if !exported {
-		why := "no segment of any topic is in the durable storage the source reads (snapshot.storage.root)"
+		why := "no segment of it is in the durable storage the source reads (snapshot.storage.root)"
 		if err != nil {
 			why = fmt.Sprintf("the durable storage could not be listed (%v)", err)
 		}
@@ -363,6 +369,7 @@ func (c *Combined) release(ctx context.Context, p *partitionSeam, i int) error {
 		return err
 	}
 	p.held = slices.Delete(p.held, i, i+1)
+	p.releasedTo = max(p.releasedTo, h.msg.ID.Offset+1)
 	c.mu.Lock()
 	p.released++
 	first := p.released == 1
@@ -377,14 +384,14 @@ func (c *Combined) release(ctx context.Context, p *partitionSeam, i int) error {
 }
 
 // brokerExports reports whether the storage history is read from holds
-// segments the broker exported.
-func (c *Combined) brokerExports(ctx context.Context) (bool, error) {
-	if c.exported || c.cfg.Exported == nil {
-		return c.exported, nil
+// segments of p the broker exported.
+func (c *Combined) brokerExports(ctx context.Context, p *partitionSeam) (bool, error) {
+	if p.exported || c.cfg.Exported == nil {
+		return p.exported, nil
 	}
-	ok, err := c.cfg.Exported(ctx)
-	c.exported = ok && err == nil
-	return c.exported, err
+	ok, err := c.cfg.Exported(ctx, p.name)
+	p.exported = ok && err == nil
+	return p.exported, err
 }
 
 // step emits one record of the first partition (round robin) that has one
@@ -409,24 +416,37 @@ func (c *Combined) stepPartition(ctx context.Context, p *partitionSeam, now time
 		rec, err := c.emit(ctx, p, h.msg, ModeCDC, true)
 		return rec, err == nil, err
 	}
-	if p.caughtUp && len(p.held) == 0 {
-		p.waitSince = time.Time{}
-		return opencdc.Record{}, false, nil // live: nothing to fill
-	}
-	if !p.waitSince.IsZero() && now.Before(p.pollAt) {
+	// Between listings wait, unless a partition with nothing to fill now has.
+	if now.Before(p.pollAt) && (!p.waitSince.IsZero() || !p.needsHistory()) {
 		return opencdc.Record{}, false, nil
 	}
 	msg, err := c.readHistory(ctx, p)
 	if errors.Is(err, io.EOF) {
-		return opencdc.Record{}, false, c.waitForSegments(ctx, p, now)
+		return opencdc.Record{}, false, c.endOfHistory(ctx, p, now)
 	}
 	if err != nil {
 		return opencdc.Record{}, false, err
 	}
-	p.waitSince = time.Time{}
-	c.exported = true // the broker's segments are where history is read from
+	p.waitSince, p.pollAt = time.Time{}, time.Time{}
+	p.exported = true // its segments are where history is read from
 	rec, err := c.emit(ctx, p, msg, ModeSnapshot, false)
 	return rec, err == nil, err
+}
+
+// needsHistory reports whether offsets from next on must come from the
+// segments before live messages can follow: some are held above a gap, or
+// were acknowledged at a redelivery without being emitted.
+func (p *partitionSeam) needsHistory() bool {
+	return len(p.held) > 0 || p.next < p.releasedTo
+}
+
+// gapEnd is the last offset the segments must supply before the first held
+// message (or the last released one) can follow.
+func (p *partitionSeam) gapEnd() uint64 {
+	if len(p.held) > 0 {
+		return p.held[0].msg.ID.Offset - 1
+	}
+	return p.releasedTo - 1
 }
 
 // readHistory returns the sealed message at p.next, or io.EOF.
@@ -463,31 +483,44 @@ func (c *Combined) readHistory(ctx context.Context, p *partitionSeam) (*danubecl
 	}
 }
 
-// waitForSegments handles the end of the sealed history: done when no live
-// message waits, else list again later, failing after SealTimeout.
-func (c *Combined) waitForSegments(ctx context.Context, p *partitionSeam, now time.Time) error {
-	p.caughtUp = true
-	if len(p.held) == 0 {
-		p.waitSince = time.Time{}
+// endOfHistory handles the end of the sealed history: with nothing to fill
+// the segments are listed again after IdlePoll; otherwise again with
+// backoff, failing after SealTimeout.
+func (c *Combined) endOfHistory(ctx context.Context, p *partitionSeam, now time.Time) error {
+	if !p.needsHistory() {
+		p.waitSince, p.pollAt = time.Time{}, now.Add(c.cfg.IdlePoll)
 		return nil
 	}
-	first := p.held[0].msg.ID.Offset
 	if p.waitSince.IsZero() {
 		p.waitSince, p.pollDelay = now, c.cfg.PollMin
-		sdk.Logger(ctx).Info().Str("partition", p.name).Uint64("from", p.next).Uint64("to", first-1).
+		sdk.Logger(ctx).Info().Str("partition", p.name).Uint64("from", p.next).Uint64("to", p.gapEnd()).
 			Dur("sealTimeout", c.cfg.SealTimeout).
 			Msg("waiting for the broker to export the segment holding the offsets before the first live message " +
 				"(it exports every 300 s, in shared_fs or object_store storage mode only)")
 	} else if now.Sub(p.waitSince) > c.cfg.SealTimeout {
 		return fmt.Errorf("partition %s: offsets %d..%d are in no sealed segment after waiting %v (snapshot.sealTimeout): "+
 			"history needs a broker in shared_fs or object_store storage mode (standalone and local mode never export "+
-			"segments) and snapshot.storage.root set to its durable storage root; the %d live messages held "+
-			"(offsets %d..%d) were not acknowledged, so the broker delivers them again",
-			p.name, p.next, first-1, c.cfg.SealTimeout, len(p.held), first, p.held[len(p.held)-1].msg.ID.Offset)
+			"segments) and snapshot.storage.root set to its durable storage root; %s",
+			p.name, p.next, p.gapEnd(), c.cfg.SealTimeout, p.liveState())
 	}
 	p.pollAt = now.Add(p.pollDelay)
 	p.pollDelay = min(2*p.pollDelay, c.cfg.PollMax)
 	return nil
+}
+
+// liveState says what became of the live messages waiting for history.
+func (p *partitionSeam) liveState() string {
+	var parts []string
+	if len(p.held) > 0 {
+		parts = append(parts, fmt.Sprintf("the %d live messages held (offsets %d..%d) were not acknowledged, so the "+
+			"broker delivers them again", len(p.held), p.held[0].msg.ID.Offset, p.held[len(p.held)-1].msg.ID.Offset))
+	}
+	if p.next < p.releasedTo {
+		parts = append(parts, fmt.Sprintf("live messages up to offset %d were acknowledged when the broker delivered "+
+			"them again, as it had exported this partition before: they are read from its next export when the "+
+			"source runs again", p.releasedTo-1))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // emit turns msg, the message at p.next, into a record and advances p.next.

@@ -47,7 +47,7 @@ func (h *fakeHistory) Close() error { return nil }
 // exportedStore answers CombinedConfig.Exported.
 type exportedStore struct{ ok bool }
 
-func (e exportedStore) exported(context.Context) (bool, error) { return e.ok, nil }
+func (e exportedStore) exported(context.Context, string) (bool, error) { return e.ok, nil }
 
 func newTestCombined(t *testing.T, f *fakeConsumer, h *fakeHistory, sealTimeout time.Duration, exported bool) *Combined {
 	t.Helper()
@@ -58,7 +58,7 @@ func newTestCombined(t *testing.T, f *fakeConsumer, h *fakeHistory, sealTimeout 
 			return h, nil
 		},
 		SealTimeout: sealTimeout, Exported: exportedStore{exported}.exported,
-		PollMin: time.Millisecond, PollMax: 5 * time.Millisecond,
+		PollMin: time.Millisecond, PollMax: 5 * time.Millisecond, IdlePoll: 5 * time.Millisecond,
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -216,6 +216,45 @@ func TestCombined_ReleasesAHeldMessageAtItsRedeliveryWhenTheBrokerExports(t *tes
 	is.Equal(offs, []uint64{2, 3, 4, 5})
 	is.Equal(modes, []Mode{ModeSnapshot, ModeSnapshot, ModeSnapshot, ModeCDC})
 	is.Equal(ackedSoFar(t, c, f), []uint64{})
+}
+
+// Released messages are read from the segments even when no live message
+// follows them: the partition waits for the export that holds them.
+func TestCombined_ReadsReleasedMessagesFromTheNextExport(t *testing.T) {
+	is := is.New(t)
+	f, h, c := seam(t, 1)
+	c.cfg.IdlePoll = time.Hour // only the wait for the released offsets lists the segments again
+	next(t, c)
+	f.deliver(plain, 3, "live") // 1..2 are not exported yet
+	f.deliver(plain, 3, "again")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { // wait in Next, as Conduit does, until 3 is released
+		defer cancel()
+		<-f.acks
+	}()
+	_, err := c.Next(ctx)
+	is.True(errors.Is(err, context.Canceled))
+
+	h.seal(4) // the export: 1..3
+	for o := uint64(1); o < 4; o++ {
+		off, mode := nextOffset(t, c)
+		is.Equal(off, o)
+		is.Equal(mode, ModeSnapshot)
+	}
+}
+
+// After a restart nothing says which messages were released and not yet
+// emitted; a partition with nothing to fill lists its segments again every
+// IdlePoll, so they arrive without another live message.
+func TestCombined_IdlePartitionsListTheirSegmentsAgain(t *testing.T) {
+	is := is.New(t)
+	_, h, c := seam(t, 2)
+	next(t, c)
+	next(t, c)
+	h.seal(3)
+	off, mode := nextOffset(t, c)
+	is.Equal(off, uint64(2))
+	is.Equal(mode, ModeSnapshot)
 }
 
 // When nothing shows that the broker exports, held messages stay

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
-	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"gocloud.dev/blob"
@@ -165,24 +164,6 @@ func (s *BlobStore) Probe(ctx context.Context) (found bool, err error) {
 		return false, fmt.Errorf("list %s: %w: %w", s.where, ErrAccessDenied, err)
 	}
 	return false, fmt.Errorf("list %s: %w", s.where, err)
-}
-
-// HasSegments reports whether the root holds a segment of any topic: the
-// broker exports into it.
-func (s *BlobStore) HasSegments(ctx context.Context) (bool, error) {
-	it := s.bucket.List(&blob.ListOptions{Prefix: "storage/topics/"})
-	for {
-		obj, err := it.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return false, nil
-		}
-		if err != nil {
-			return false, fmt.Errorf("list %s: %w", s.where, err)
-		}
-		if !obj.IsDir && validSegmentID(path.Base(obj.Key)) == nil && strings.HasSuffix(path.Dir(obj.Key), "/segments") {
-			return true, nil
-		}
-	}
 }
 
 // Exists reports whether the segment object is in the store.
