@@ -59,7 +59,6 @@ func sendRaw(t *testing.T, w wire, topic string, producerID uint64, payload stri
 // IDs and for a consumer whose stream went away, OK again after a takeover.
 func TestHealthCheckReportsClose(t *testing.T) {
 	is := is.New(t)
-	w := shared.wire(t)
 	topic := newTopic(t)
 	const (
 		producerKind = danubepb.HealthCheckRequest_Producer
@@ -68,7 +67,7 @@ func TestHealthCheckReportsClose(t *testing.T) {
 		closed       = danubepb.HealthCheckResponse_CLOSE
 	)
 
-	prod, err := w.producers.CreateProducer(opContext(t), &danubepb.ProducerRequest{
+	w, prod, err := createProducerOnOwner(t, &danubepb.ProducerRequest{
 		RequestId: 1, ProducerName: "p", TopicName: topic, DispatchStrategy: danubepb.DispatchStrategy_Reliable,
 	})
 	is.NoErr(err)
@@ -110,8 +109,7 @@ func TestConsumerSurvivesForcedReconnect(t *testing.T) {
 	is := is.New(t)
 	topic, p, co := receivingConsumer(t)
 
-	w := shared.wire(t)
-	sub, err := w.consumers.Subscribe(opContext(t), &danubepb.ConsumerRequest{
+	w, sub, err := subscribeOnOwner(t, &danubepb.ConsumerRequest{
 		RequestId: 1, TopicName: topic, ConsumerName: "c", Subscription: "s",
 		SubscriptionType: danubepb.ConsumerRequest_Exclusive,
 	})
@@ -143,7 +141,7 @@ func TestConsumerSurvivesCutStreams(t *testing.T) {
 	_, p, co := receivingConsumer(t)
 
 	for round := range 3 {
-		shared.fake.CutStreams()
+		shared.cutStreams()
 		send(t, p, payloads("after-cut-"+string(rune('a'+round)), 2)...)
 		is.Equal(receiveAndAck(t, co, 2), payloads("after-cut-"+string(rune('a'+round)), 2))
 	}
@@ -169,9 +167,8 @@ func receivingConsumer(t *testing.T) (string, *danubeclient.Producer, *danubecli
 // message.
 func TestReceiveStreamSendsHeadersAtOnce(t *testing.T) {
 	is := is.New(t)
-	w := shared.wire(t)
 	topic, _ := reliableTopic(t, nil)
-	sub, err := w.consumers.Subscribe(opContext(t), &danubepb.ConsumerRequest{
+	w, sub, err := subscribeOnOwner(t, &danubepb.ConsumerRequest{
 		RequestId: 1, TopicName: topic, ConsumerName: "c", Subscription: "s",
 		SubscriptionType: danubepb.ConsumerRequest_Exclusive,
 	})

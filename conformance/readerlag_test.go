@@ -97,13 +97,12 @@ func TestReaderLagSkipsMessagesForGood(t *testing.T) {
 // newest 256 follow (offsets 1..144 are lost).
 func TestReaderLagWhileTheConsumerIsAway(t *testing.T) {
 	is := is.New(t)
-	w := shared.wire(t)
 	topic, p := reliableTopic(t, nil)
 	req := &danubepb.ConsumerRequest{
 		RequestId: 1, TopicName: topic, ConsumerName: "c", Subscription: "s",
 		SubscriptionType: danubepb.ConsumerRequest_Exclusive,
 	}
-	sub, err := w.consumers.Subscribe(opContext(t), req)
+	w, sub, err := subscribeOnOwner(t, req)
 	is.NoErr(err)
 	raw := openStream(t, w, sub.ConsumerId)
 	send(t, p, "m-0")

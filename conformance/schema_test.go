@@ -108,11 +108,19 @@ func TestSchemaRegistryBasics(t *testing.T) {
 	// A producer that creates the topic records its subject in the metadata
 	// store only; the loaded topic has none (broker_service.rs get_topic →
 	// create_topic → topic_control.rs ensure_local reads schema *config*, which
-	// nobody wrote). The next producer naming a subject assigns it.
+	// nobody wrote). The next producer naming a subject assigns it. In a
+	// cluster that next producer is the creator itself: the creating call
+	// only writes the metadata and answers "redo the lookup", and the
+	// client's retry on the owner assigns the subject.
 	t.Run("the creating producer's subject is not enforced", func(t *testing.T) {
 		c := shared.client(t)
 		topic := newTopic(t)
 		schemaProducer(t, c, topic, "creator", subject)
+		if shared.clustered() {
+			_, err := c.NewProducer(opContext(t), withSubject(topic, "second", other))
+			wantCode(t, err, codes.FailedPrecondition, "producer with another subject than the creator's, in a cluster")
+			return
+		}
 		schemaProducer(t, c, topic, "second", other)
 		_, err := c.NewProducer(opContext(t), withSubject(topic, "third", subject))
 		wantCode(t, err, codes.FailedPrecondition, "producer with the creator's subject after another was assigned")
@@ -122,7 +130,7 @@ func TestSchemaRegistryBasics(t *testing.T) {
 		c := shared.client(t)
 		topic := newTopic(t)
 		newProducer(t, c, danubeclient.ProducerOptions{Topic: topic, Name: "plain", Dispatch: danubeclient.Reliable})
-		_, err := w.producers.CreateProducer(opContext(t), &danubepb.ProducerRequest{
+		_, _, err := createProducerOnOwner(t, &danubepb.ProducerRequest{
 			RequestId: 1, ProducerName: "p", TopicName: topic, DispatchStrategy: danubepb.DispatchStrategy_Reliable,
 			SchemaRef: &danubepb.SchemaReference{
 				Subject: subject + "-none", VersionRef: &danubepb.SchemaReference_UseLatest{UseLatest: true},
@@ -198,15 +206,26 @@ func TestSchemaRegistryErrorsAreInternal(t *testing.T) {
 // TestNewTopicTakesAnUnregisteredSubject pins broker v0.15.1: when a
 // producer's CreateProducer creates the topic, its subject is written to the
 // metadata store unchecked (topic_cluster.rs create_on_cluster_direct); only
-// producers on an already loaded topic get the subject validated.
+// producers on an already loaded topic get the subject validated. In a
+// cluster the creating call answers "redo the lookup", and the retry on the
+// owner is such a producer: a new topic never takes an unregistered subject.
 func TestNewTopicTakesAnUnregisteredSubject(t *testing.T) {
-	_, err := shared.wire(t).producers.CreateProducer(opContext(t), &danubepb.ProducerRequest{
+	req := &danubepb.ProducerRequest{
 		RequestId: 1, ProducerName: "p", TopicName: newTopic(t), DispatchStrategy: danubepb.DispatchStrategy_Reliable,
 		SchemaRef: &danubepb.SchemaReference{
 			Subject: uniqueName(t), VersionRef: &danubepb.SchemaReference_UseLatest{UseLatest: true},
 		},
-	})
-	if err != nil {
-		t.Fatalf("CreateProducer creating a topic with an unregistered subject: %v, want success", err)
 	}
+	_, err := shared.wire(t).producers.CreateProducer(opContext(t), req)
+	if !shared.clustered() {
+		if err != nil {
+			t.Fatalf("CreateProducer creating a topic with an unregistered subject: %v, want success", err)
+		}
+		return
+	}
+	if !isRedoLookup(err) {
+		t.Fatalf("CreateProducer creating a topic in a cluster: %v, want UNAVAILABLE \"…redo the lookup…\"", err)
+	}
+	_, _, err = createProducerOnOwner(t, req)
+	wantCode(t, err, codes.FailedPrecondition, "CreateProducer with an unregistered subject on the new topic's owner")
 }

@@ -100,7 +100,6 @@ func TestTopicNameValidation(t *testing.T) {
 			{"default", codes.InvalidArgument},
 			{"/default/a b", codes.InvalidArgument},
 			{"/default/" + fresh, codes.NotFound},
-			{"/default/", codes.NotFound},                    // empty topic part passes the format check
 			{"x/default/" + fresh, codes.NotFound},           // 3 parts: no leading '/' needed
 			{"/x/default/" + fresh, codes.InvalidArgument},   // 4 parts
 			{"default/" + fresh, codes.InvalidArgument},      // 2 parts
@@ -108,6 +107,19 @@ func TestTopicNameValidation(t *testing.T) {
 		} {
 			_, err := w.discovery.TopicLookup(opContext(t), &danubepb.TopicLookupRequest{RequestId: 1, Topic: tc.name})
 			wantCode(t, err, tc.want, "TopicLookup("+tc.name+")")
+		}
+		// An empty topic part passes the format check too. A cluster then
+		// finds the broker of any topic in default: its lookup scans the
+		// assignment keys for the name as a substring (get_broker_for_topic).
+		_, err := w.discovery.TopicLookup(opContext(t), &danubepb.TopicLookupRequest{RequestId: 1, Topic: "/default/"})
+		if !shared.clustered() {
+			wantCode(t, err, codes.NotFound, "TopicLookup(/default/)")
+			return
+		}
+		newProducer(t, c, danubeclient.ProducerOptions{Topic: "/default/" + fresh, Dispatch: danubeclient.Reliable})
+		_, err = w.discovery.TopicLookup(opContext(t), &danubepb.TopicLookupRequest{RequestId: 1, Topic: "/default/"})
+		if err != nil {
+			t.Fatalf("TopicLookup(/default/) in a cluster with a topic in default: %v, want an answer", err)
 		}
 	})
 
@@ -160,9 +172,7 @@ func TestOnlyProducersCreateTopics(t *testing.T) {
 	got, err := c.Partitions(opContext(t), topic)
 	is.NoErr(err)
 	is.Equal(got, []string{topic})
-	look, err := w.discovery.TopicLookup(opContext(t), &danubepb.TopicLookupRequest{RequestId: 3, Topic: topic})
-	is.NoErr(err)
-	is.Equal(look.ResponseType, danubepb.TopicLookupResponse_Connect)
+	wantLookupLeadsToOwner(t, topic)
 	subscribe(t, c, danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 }
 
@@ -202,12 +212,11 @@ func TestDispatchStrategyIsFixedByTheFirstProducer(t *testing.T) {
 
 func TestProducerNameReuseIsIdempotent(t *testing.T) {
 	is := is.New(t)
-	w := shared.wire(t)
 	topic := newTopic(t)
 	req := &danubepb.ProducerRequest{
 		RequestId: 1, ProducerName: "same", TopicName: topic, DispatchStrategy: danubepb.DispatchStrategy_Reliable,
 	}
-	first, err := w.producers.CreateProducer(opContext(t), req)
+	w, first, err := createProducerOnOwner(t, req)
 	is.NoErr(err)
 	second, err := w.producers.CreateProducer(opContext(t), req)
 	is.NoErr(err)                                 // the same name again is not an error

@@ -3,6 +3,7 @@ package conformance
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -18,6 +19,7 @@ import (
 // hides on purpose (its stricter topic validation, its partition filtering)
 // and for admin calls the client does not offer.
 type wire struct {
+	url       string // the broker's client URL
 	discovery danubepb.DiscoveryClient
 	producers danubepb.ProducerServiceClient
 	consumers danubepb.ConsumerServiceClient
@@ -32,6 +34,7 @@ func (tg target) wire(t *testing.T) wire {
 	cc := dial(t, tg.url)
 	admin := dial(t, tg.adminURL)
 	return wire{
+		url:       tg.url,
 		discovery: danubepb.NewDiscoveryClient(cc),
 		producers: danubepb.NewProducerServiceClient(cc),
 		consumers: danubepb.NewConsumerServiceClient(cc),
@@ -88,4 +91,74 @@ func setFailurePolicy(t *testing.T, w wire, topic, sub string, p *adminpb.Subscr
 	if err != nil {
 		t.Fatalf("SetSubscriptionFailurePolicy(%s, %s): %v", topic, sub, err)
 	}
+}
+
+// isRedoLookup reports whether err tells the client to look the topic up
+// again: a cluster just created the topic's metadata, or another broker
+// hosts it (on a real cluster briefly also the owner, while it loads the
+// topic).
+func isRedoLookup(err error) bool {
+	st := status.Convert(err)
+	return st.Code() == codes.Unavailable && strings.Contains(strings.ToLower(st.Message()), "redo the lookup")
+}
+
+// onOwner runs call against the broker hosting topic, as a client does:
+// first on the service URL (where a CreateProducer creates a missing topic),
+// then on the broker the lookup names, for as long as the answer says to
+// redo the lookup. It returns the wire of the broker that answered and its
+// answer. On a single broker that is the first call.
+func onOwner(t *testing.T, topic string, call func(w wire) error) (wire, error) {
+	t.Helper()
+	service := shared.wire(t)
+	wires := map[string]wire{}
+	w := service
+	deadline := time.Now().Add(deliveryTimeout)
+	for {
+		err := call(w)
+		if !isRedoLookup(err) {
+			return w, err
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no broker took the call for %s within %v: %v", topic, deliveryTimeout, err)
+		}
+		look, lerr := service.discovery.TopicLookup(opContext(t), &danubepb.TopicLookupRequest{RequestId: 1, Topic: topic})
+		if lerr != nil && status.Code(lerr) != codes.NotFound { // NOT_FOUND: not assigned yet
+			t.Fatalf("TopicLookup(%s): %v", topic, lerr)
+		}
+		if lerr == nil {
+			next, ok := wires[look.GetConnectUrl()]
+			if !ok {
+				next = target{url: look.GetConnectUrl(), adminURL: shared.adminURL}.wire(t)
+				wires[look.GetConnectUrl()] = next
+			}
+			if next.url != w.url {
+				w = next
+				continue
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // the cluster is still assigning or loading the topic
+	}
+}
+
+// subscribeOnOwner subscribes on the broker hosting the request's topic.
+func subscribeOnOwner(t *testing.T, req *danubepb.ConsumerRequest) (wire, *danubepb.ConsumerResponse, error) {
+	t.Helper()
+	var resp *danubepb.ConsumerResponse
+	w, err := onOwner(t, req.GetTopicName(), func(w wire) (err error) {
+		resp, err = w.consumers.Subscribe(opContext(t), req)
+		return err
+	})
+	return w, resp, err
+}
+
+// createProducerOnOwner creates a producer on the broker hosting the
+// request's topic, creating the topic first if need be.
+func createProducerOnOwner(t *testing.T, req *danubepb.ProducerRequest) (wire, *danubepb.ProducerResponse, error) {
+	t.Helper()
+	var resp *danubepb.ProducerResponse
+	w, err := onOwner(t, req.GetTopicName(), func(w wire) (err error) {
+		resp, err = w.producers.CreateProducer(opContext(t), req)
+		return err
+	})
+	return w, resp, err
 }

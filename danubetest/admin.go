@@ -13,6 +13,10 @@ import (
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/adminpb"
 )
 
+// namespaceAdmin and topicAdmin serve the admin listener.
+//
+// Differs from the broker: where an admin error wraps another status, its text
+// holds the inner message only (tonic prints the inner Status debug form).
 type namespaceAdmin struct {
 	adminpb.UnimplementedNamespaceAdminServer
 	b *Broker
@@ -37,8 +41,9 @@ func (s namespaceAdmin) GetNamespaceTopics(_ context.Context, req *adminpb.Names
 	return &adminpb.TopicListResponse{Topics: out}, nil
 }
 
-// CreateNamespace creates a namespace; an existing one is an error (NOT_FOUND,
-// as the broker answers).
+// CreateNamespace creates a namespace; an existing one is NOT_FOUND "Unable
+// to create the namespace X due to Namespace X already exists.", as the
+// broker answers.
 func (s namespaceAdmin) CreateNamespace(_ context.Context, req *adminpb.NamespaceRequest) (*adminpb.NamespaceResponse, error) {
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
@@ -130,6 +135,9 @@ func (s topicAdmin) DeleteTopic(_ context.Context, req *adminpb.TopicRequest) (*
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.clustered {
+		return b.deleteTopicInClusterLocked(req.GetName())
+	}
 	t := b.topics[req.GetName()]
 	if t == nil {
 		return nil, status.Errorf(codes.NotFound, "Unable to delete the topic %s due to Unable to find topic: %s", req.GetName(), req.GetName())
@@ -159,7 +167,7 @@ func (s topicAdmin) Unsubscribe(_ context.Context, req *adminpb.SubscriptionRequ
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var sub *subscription
-	if t := b.topics[req.GetTopic()]; t != nil {
+	if t := b.topics[req.GetTopic()]; t != nil && t.owner == b {
 		sub = t.subs[req.GetSubscription()]
 	}
 	if sub == nil || !sub.loaded || sub.hasActiveConsumer() {
@@ -185,11 +193,11 @@ func (s topicAdmin) DescribeTopic(_ context.Context, req *adminpb.DescribeTopicR
 	resp := &adminpb.DescribeTopicResponse{
 		Name: req.GetName(), Subscriptions: b.subscriptionEntriesLocked(req.GetName()), Delivery: "NonReliable",
 	}
+	resp.BrokerId = b.brokerIDLocked(req.GetName())
 	t := b.topics[req.GetName()]
 	if t == nil {
 		return resp, nil
 	}
-	resp.BrokerId = "1"
 	if t.reliable {
 		resp.Delivery = "Reliable"
 	}
@@ -206,9 +214,10 @@ func (s topicAdmin) DescribeTopic(_ context.Context, req *adminpb.DescribeTopicR
 	return resp, nil
 }
 
-// SetSubscriptionFailurePolicy stores the policy of (topic, subscription). As
-// in the broker it is read when the subscription's dispatcher is created: a
-// new subscription, or a reload after Restart.
+// SetSubscriptionFailurePolicy stores the policy of (topic, subscription),
+// on reliable topics only; DeadLetter needs a topic. As in the broker it is
+// read when the subscription's dispatcher is created: a new subscription, or
+// a reload after Restart.
 func (s topicAdmin) SetSubscriptionFailurePolicy(_ context.Context, req *adminpb.SetSubscriptionFailurePolicyRequest) (*adminpb.SubscriptionResponse, error) {
 	fp := req.GetFailurePolicy()
 	if fp == nil {

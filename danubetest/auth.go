@@ -108,7 +108,12 @@ func decodeSegment(seg string, v any) error {
 	return nil
 }
 
-// authenticate is the broker's authenticate_request for auth mode "tls".
+// authenticate is the broker's authenticate_request for auth mode "tls":
+// UNAUTHENTICATED "Authentication credentials are missing" or "Invalid
+// token"; the scheme "Bearer " or "bearer ".
+//
+// Differs from the broker: no RBAC (any valid token may do anything), no
+// 30 s validation cache, no x-danube-internal-broker identities.
 func (b *Broker) authenticate(ctx context.Context) error {
 	if b.cfg.jwtSecret == nil {
 		return nil // auth mode none: credentials are ignored

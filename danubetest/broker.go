@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -21,25 +22,24 @@ import (
 // so the size interceptor can reject them with tonic's OUT_OF_RANGE status.
 const maxTransportBytes = 64 << 20
 
-// Broker is an in-process Danube broker. Create it with New and Close it when done.
+// Broker is an in-process Danube broker: a standalone one (New), or one
+// broker of a Cluster (NewCluster). Close it when done.
 type Broker struct {
-	cfg config
+	// brokerState is what every broker of a cluster shares, as the real
+	// brokers share their Raft metadata (see state.go); a standalone broker
+	// has it to itself.
+	*brokerState
 
-	// mu guards every field of the broker state (see state.go).
-	mu         sync.Mutex
-	namespaces map[string]bool
-	topics     map[string]*topic
-	producers  map[uint64]*producer
-	consumers  map[uint64]*consumer
-	schemas    schemaRegistry
-	// subSettings is the per-(topic, subscription) metadata the admin API
-	// writes: failure policy and dispatch config.
-	subSettings    map[subKey]*subSettings
-	topicSchemaCfg map[string]topicSchemaConfig
-	segErr         error // first failed automatic seal, reported by SealSegments
-	closed         bool
+	node int    // index in brokerState.brokers
+	id   string // broker_id, as DescribeTopic reports it
 
-	faults faults // own lock
+	// producers and consumers registered on this broker (guarded by mu): as
+	// the real broker's registries, they are per broker, so another broker
+	// of the cluster answers NOT_FOUND or CLOSE for their ids.
+	producers map[uint64]*producer
+	consumers map[uint64]*consumer
+
+	controls controls // own lock
 
 	// url and adminURL are fixed once the first Start bound the ports.
 	url, adminURL string
@@ -50,12 +50,54 @@ type Broker struct {
 	clientAddr, adminAddr string
 	clientSrv, adminSrv   *grpc.Server
 	serveWG               sync.WaitGroup
+}
+
+// brokerState is the state the brokers of one cluster share.
+type brokerState struct {
+	cfg config
+
+	// mu guards every field of the broker state (see state.go), and each
+	// broker's producers and consumers.
+	mu         sync.Mutex
+	namespaces map[string]bool
+	topics     map[string]*topic
+	schemas    schemaRegistry
+	// subSettings is the per-(topic, subscription) metadata the admin API
+	// writes: failure policy and dispatch config.
+	subSettings    map[subKey]*subSettings
+	topicSchemaCfg map[string]topicSchemaConfig
+	segErr         error // first failed automatic seal, reported by SealSegments
+	closed         bool
+
+	// brokers are the members, one for a standalone broker. clustered says
+	// the brokers run in cluster mode (NewCluster): topics are assigned to
+	// one of them and the others redirect (cluster.go).
+	brokers      []*Broker
+	clustered    bool
+	lastAssigned int // the broker chosen last for a new topic
 
 	subWG sync.WaitGroup // dispatch goroutines
 }
 
 // New starts a broker on 127.0.0.1 (random ports unless WithAddr/WithAdminAddr).
 func New(opts ...Option) (*Broker, error) {
+	st, err := newBrokerState(opts)
+	if err != nil {
+		return nil, err
+	}
+	b := st.addBroker(st.cfg.addr, st.cfg.adminAddr)
+	st.topics[systemTopic].owner = b
+	if err := b.Start(); err != nil {
+		return nil, err
+	}
+	b.url, b.adminURL = b.scheme()+b.clientAddr, b.scheme()+b.adminAddr
+	return b, nil
+}
+
+// systemTopic is the topic the broker creates at boot.
+const systemTopic = "/system/_events_topic"
+
+func newBrokerState(opts []Option) (*brokerState, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
 		o(&cfg)
@@ -72,28 +114,36 @@ func New(opts ...Option) (*Broker, error) {
 	if cfg.segmentSealEvery < 0 || (cfg.segmentSealEvery > 0 && cfg.segmentDir == "" && cfg.segmentStore == nil) {
 		return nil, fmt.Errorf("danubetest: segment seal every %d needs a value >= 0 and WithSegmentDir", cfg.segmentSealEvery)
 	}
-	b := &Broker{
+	st := &brokerState{
 		cfg:            cfg,
 		namespaces:     map[string]bool{"default": true, "system": true},
 		topics:         map[string]*topic{},
-		producers:      map[uint64]*producer{},
-		consumers:      map[uint64]*consumer{},
 		schemas:        newSchemaRegistry(),
 		subSettings:    map[subKey]*subSettings{},
 		topicSchemaCfg: map[string]topicSchemaConfig{},
-		clientAddr:     cfg.addr,
-		adminAddr:      cfg.adminAddr,
+		lastAssigned:   -1,
 	}
 	for _, ns := range cfg.namespaces {
-		b.namespaces[ns] = true
+		st.namespaces[ns] = true
 	}
 	// The broker creates its system topic at boot.
-	b.topics["/system/_events_topic"] = newTopic("/system/_events_topic", false)
-	if err := b.Start(); err != nil {
-		return nil, err
+	st.topics[systemTopic] = newTopic(systemTopic, false)
+	return st, nil
+}
+
+// addBroker adds a member that will listen on the given addresses.
+func (st *brokerState) addBroker(addr, adminAddr string) *Broker {
+	b := &Broker{
+		brokerState: st,
+		node:        len(st.brokers),
+		id:          strconv.Itoa(len(st.brokers) + 1),
+		producers:   map[uint64]*producer{},
+		consumers:   map[uint64]*consumer{},
+		clientAddr:  addr,
+		adminAddr:   adminAddr,
 	}
-	b.url, b.adminURL = b.scheme()+b.clientAddr, b.scheme()+b.adminAddr
-	return b, nil
+	st.brokers = append(st.brokers, b)
+	return b
 }
 
 func newTopic(name string, reliable bool) *topic {
@@ -168,8 +218,8 @@ func (b *Broker) serverOptions() []grpc.ServerOption {
 		// The real broker (tonic/hyper) never answers client keepalive pings with
 		// "too_many_pings"; grpc-go's default policy would, cutting idle consumers.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
-		grpc.ChainUnaryInterceptor(b.authUnary, b.faultsUnary, sizeLimitUnary),
-		grpc.ChainStreamInterceptor(b.authStream, b.faultsStream),
+		grpc.ChainUnaryInterceptor(b.authUnary, b.controlUnary, sizeLimitUnary),
+		grpc.ChainStreamInterceptor(b.authStream, b.controlStream),
 	}
 	if b.cfg.tlsConfig != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(b.cfg.tlsConfig)))
@@ -195,22 +245,27 @@ func (b *Broker) stopServersLocked() {
 	b.clientSrv, b.adminSrv = nil, nil
 }
 
-// Close stops the broker for good and waits for all its goroutines.
-func (b *Broker) Close() {
-	b.srvMu.Lock()
-	defer b.srvMu.Unlock()
-	b.mu.Lock()
-	b.closed = true
-	b.mu.Unlock()
-	b.stopServersLocked()
-	b.mu.Lock()
-	for _, t := range b.topics {
+// Close stops the broker for good and waits for all its goroutines. On a
+// broker of a Cluster it closes the whole cluster.
+func (b *Broker) Close() { b.close() }
+
+func (st *brokerState) close() {
+	st.mu.Lock()
+	st.closed = true
+	st.mu.Unlock()
+	for _, b := range st.brokers {
+		b.srvMu.Lock()
+		b.stopServersLocked()
+		b.srvMu.Unlock()
+	}
+	st.mu.Lock()
+	for _, t := range st.topics {
 		for _, s := range t.subs {
 			s.stop()
 		}
 	}
-	b.mu.Unlock()
-	b.subWG.Wait()
+	st.mu.Unlock()
+	st.subWG.Wait()
 }
 
 // newIDLocked returns a fresh random non-zero id, as the broker's get_random_id.

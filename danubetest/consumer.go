@@ -16,9 +16,16 @@ type consumerService struct {
 	b *Broker
 }
 
-// Subscribe never auto-creates the topic. A known consumer_name takes the
-// consumer over (same id, old stream ends OK); a new name on an Exclusive
-// subscription with any consumer entry is refused.
+// Subscribe never auto-creates the topic (NOT_FOUND "Unable to find the
+// topic: {t}"). A known consumer_name takes the consumer over (same id, old
+// stream ends OK, an EOF at the client); a new name on an Exclusive
+// subscription with any consumer entry is PERMISSION_DENIED with the
+// broker's text. Consumers are never removed (only Unsubscribe or Restart
+// drops them), so Failover keeps its first consumer for good.
+//
+// Differs from the broker: no consumer or subscription limits; a NonReliable
+// subscription is never reaped when idle, so an Exclusive one stays taken
+// until Unsubscribe or Restart.
 func (s consumerService) Subscribe(_ context.Context, req *danubepb.ConsumerRequest) (*danubepb.ConsumerResponse, error) {
 	b := s.b
 	b.mu.Lock()
@@ -71,7 +78,15 @@ func (b *Broker) takeoverLocked(c *consumer, endErr error) {
 }
 
 // ReceiveMessages streams the consumer's deliveries. A second call for the
-// same id takes over: the older stream ends with OK.
+// same id takes over: the older stream ends with OK. When a stream ends, the
+// consumer turns inactive and its unacked messages are sent again to the
+// next stream or consumer (topic_control.rs trigger_dispatcher_on_reconnect).
+//
+// Differs from the broker: deliveries to a consumer queue here (bounded by
+// the window), where the broker awaits the consumer's 4-slot channel and a
+// consumer without a stream can stall a reliable dispatcher; and the queue is
+// dropped on disconnect, where the broker's channel survives a reconnect and
+// delivers those messages once more besides the rescheduled copies.
 func (s consumerService) ReceiveMessages(req *danubepb.ReceiveRequest, stream danubepb.ConsumerService_ReceiveMessagesServer) error {
 	b := s.b
 	b.mu.Lock()
@@ -139,7 +154,14 @@ func (b *Broker) disconnect(c *consumer, sess *session) {
 	c.sub.rescheduleInFlight(c)
 }
 
-// Ack finds the topic by msg_id.topic_name and the subscription by name.
+// Ack finds the topic by msg_id.topic_name and the subscription by name: an
+// unknown one is INTERNAL "Error acknowledging message: Topic {t} not found
+// in registry" / "…: Subscription not found"; a late or unknown offset is
+// ignored. The cursor advances over contiguous acks only.
+//
+// Differs from the broker: a missing msg_id is INTERNAL (the broker panics);
+// an ack during a reader stall applies at once (the broker queues it behind
+// the blocked poll until the next publish; only the cursor shows it).
 func (s consumerService) Ack(_ context.Context, req *danubepb.AckRequest) (*danubepb.AckResponse, error) {
 	if req.GetMsgId() == nil {
 		return nil, status.Errorf(codes.Internal, "ack has no msg_id (the real broker resets the stream)")
@@ -157,7 +179,10 @@ func (s consumerService) Ack(_ context.Context, req *danubepb.AckRequest) (*danu
 	return &danubepb.AckResponse{RequestId: req.GetRequestId()}, nil
 }
 
-// Nack schedules a redelivery after min(max(backoff, delay_ms), max delay).
+// Nack schedules a redelivery with the same offset after
+// min(max(backoff, delay_ms), max delay); errors as Ack's.
+//
+// Differs from the broker: a missing msg_id is INTERNAL (the broker panics).
 func (s consumerService) Nack(_ context.Context, req *danubepb.NackRequest) (*danubepb.NackResponse, error) {
 	if req.GetMsgId() == nil {
 		return nil, status.Errorf(codes.Internal, "nack has no msg_id (the real broker resets the stream)")
@@ -182,7 +207,7 @@ func (e ackError) Error() string { return string(e) }
 
 func (b *Broker) ackTargetLocked(topicName, subName string) (*subscription, error) {
 	t := b.topics[topicName]
-	if t == nil {
+	if t == nil || t.owner != b {
 		return nil, ackError(fmt.Sprintf("Topic %s not found in registry", topicName))
 	}
 	sub := t.subs[subName]

@@ -3,9 +3,6 @@ package danubetest
 import (
 	"context"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 
@@ -14,26 +11,19 @@ type discoveryService struct {
 	b *Broker
 }
 
-// TopicLookup answers Connect with this broker's own URL for every known
-// topic (a single broker never redirects) and proxy=false.
+// TopicLookup answers Connect with this broker's own URL for a topic it
+// hosts and Redirect to the owner's URL for a topic another broker of the
+// cluster hosts, both with proxy=false (see lookupLocked).
+//
+// Differs from the broker: a lookup answers from the shared state at once;
+// see cluster.go for the timing windows of a real cluster it skips.
 func (s discoveryService) TopicLookup(_ context.Context, req *danubepb.TopicLookupRequest) (*danubepb.TopicLookupResponse, error) {
 	if !validTopicName(req.GetTopic()) {
 		return nil, errInvalidTopic(req.GetTopic())
 	}
 	s.b.mu.Lock()
-	known := s.b.topics[req.GetTopic()] != nil
-	s.b.mu.Unlock()
-	if !known {
-		return nil, status.Errorf(codes.NotFound, "Unable to find the requested topic: %s", req.GetTopic())
-	}
-	url := s.b.URL()
-	return &danubepb.TopicLookupResponse{
-		RequestId:    req.GetRequestId(),
-		ResponseType: danubepb.TopicLookupResponse_Connect,
-		ConnectUrl:   url,
-		BrokerUrl:    url,
-		Proxy:        false,
-	}, nil
+	defer s.b.mu.Unlock()
+	return s.b.lookupLocked(req)
 }
 
 // TopicPartitions returns [topic] for an existing topic, else the prefix scan

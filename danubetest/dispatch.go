@@ -11,7 +11,14 @@ import (
 // messages per subscription, a safe cursor over out-of-order acks, nack and
 // ack-timeout redelivery with exponential backoff, and the poison policy.
 // It follows the broker's dispatch_window.rs, pending_delivery.rs and the
-// exclusive/shared reliable dispatchers.
+// exclusive/shared reliable dispatchers: deliveries keep their offset,
+// redeliveries go out after later messages, late or unknown acks are
+// ignored, and after 6 deliveries the poison policy applies (Block: nothing
+// more is dispatched on the subscription; Drop; DeadLetter with the broker's
+// x-original-* attributes).
+//
+// Differs from the broker: none known for the window itself; see reader.go
+// for how new messages reach it, and ReceiveMessages for the consumer side.
 
 type pendingState int
 

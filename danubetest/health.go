@@ -14,7 +14,8 @@ type healthService struct {
 	b *Broker
 }
 
-// HealthCheck answers CLOSE for unknown ids and inactive consumers, OK otherwise.
+// HealthCheck answers CLOSE for unknown ids and inactive consumers (a
+// consumer turns inactive when its stream ends), OK otherwise, as the broker.
 func (s healthService) HealthCheck(_ context.Context, req *danubepb.HealthCheckRequest) (*danubepb.HealthCheckResponse, error) {
 	b := s.b
 	b.mu.Lock()

@@ -92,6 +92,10 @@ type SubscriptionState struct {
 	Repairing bool
 	Skipped   uint64 // offsets the live reader skipped on lag, never dispatched
 	Stalled   bool   // the dispatcher waits for the next publish (see WithLiveBuffer)
+	// HistoryMissing says the subscription's next offset is in the WAL of
+	// the broker that hosted the topic before it moved (a cluster without a
+	// segment store): its reader fails on every poll, nothing is dispatched.
+	HistoryMissing bool
 }
 
 // Subscription returns a snapshot of a subscription, ok=false when unknown.
@@ -114,6 +118,8 @@ func (b *Broker) Subscription(topic, sub string) (SubscriptionState, bool) {
 		Repairing:  s.repairing,
 		Skipped:    s.skipped,
 		Stalled:    s.stalled,
+
+		HistoryMissing: s.loaded && s.next < t.walStart,
 	}
 	if set := b.subSettings[subKey{topic, sub}]; set != nil {
 		st.DispatchConfig = set.maxUnacked

@@ -13,6 +13,12 @@ import (
 // message per key is in flight, messages whose key is busy (or whose consumer
 // is inactive) wait in a blocked queue that counts against the window, and a
 // key no consumer's filters match is skipped (lost to the subscription).
+//
+// Differs from the broker: on a reader lag KeyShared skips as the others do
+// but never stalls, where the broker's KeyShared dispatcher also blocks in
+// poll_next on a heartbeat; the eviction path (a consumer is never put back
+// on the ring) follows the code as read and was not checked on a running
+// broker.
 
 const (
 	vnodesPerConsumer     = 100

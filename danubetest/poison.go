@@ -11,6 +11,10 @@ import (
 // deadLetter republishes an exhausted message to the subscription's dead
 // letter topic with the broker's x-original-* attributes. It reports false
 // (the entry stays, like Block) when there is no such topic.
+//
+// Differs from the broker: the message keeps its original producer fields
+// and is appended to the dead-letter topic directly (which must exist); the
+// broker sends it through an internal producer.
 func (s *subscription) deadLetter(offset uint64, p *pending) bool {
 	dlq := s.b.topics[s.policy.deadLetterTopic]
 	if dlq == nil {

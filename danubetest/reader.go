@@ -16,7 +16,8 @@ package danubetest
 // A subscription loaded from a persisted cursor (after a restart) reads
 // through wal/stateful_reader.rs, which refills a lag from the WAL's cache:
 // here a reader that never skips. The broker's repair is bounded (a
-// 1024-message cache behind a 1024-message queue); that bound is not modelled.
+// 1024-message cache behind a 1024-message queue, beyond which the
+// subscription's stream ends); that bound is not modelled.
 
 type pollResult int
 
@@ -30,6 +31,12 @@ const (
 // read, or why there is none.
 func (s *subscription) poll() (uint64, pollResult) {
 	head := uint64(len(s.t.log))
+	if s.next < s.t.walStart {
+		// The offsets are in the WAL of the broker that hosted the topic
+		// before it moved (local storage): the reader fails with a cache gap
+		// on every poll, so nothing is dispatched any more (cluster.go).
+		return 0, pollLagged
+	}
 	if s.next >= head {
 		return 0, pollEmpty
 	}

@@ -28,6 +28,9 @@ func (b *Broker) Restart(opts RestartOptions) error {
 	b.producers = map[uint64]*producer{}
 	b.consumers = map[uint64]*consumer{}
 	for _, t := range b.topics {
+		if t.owner != b {
+			continue // hosted by another broker of the cluster
+		}
 		t.producers = map[string]*producer{}
 		// A reloaded topic gets back only the subject an admin configured.
 		t.schemaSubject = b.topicSchemaCfg[t.name].subject

@@ -91,7 +91,19 @@ type schemaService struct {
 // the definition is parsed for its type, a definition with the fingerprint of
 // an existing version returns that version with is_new_version=false, and a
 // new version must be compatible with the latest under the subject's mode.
-// Every refusal is INTERNAL "Failed to register schema: …".
+// Every refusal is INTERNAL "Failed to register schema: …". Types take the
+// aliases of SchemaType::from_str ("json" is json_schema); fingerprints are
+// "sha256:<hex>" of the canonical definition (JSON compact with sorted keys,
+// Protobuf its raw text, bytes/string/number the type name); schema ids come
+// from one counter, one id per subject.
+//
+// Differs from the broker: definitions are checked for their top-level shape
+// only (JSON Schema an object or boolean with a known type; Avro a type name,
+// union or object with a type), not by the jsonschema and apache_avro
+// parsers, so texts after "Failed to register schema: " may differ; Avro
+// fingerprints hash the compact key-sorted JSON, not Avro's canonical form,
+// and Avro compatibility is not evaluated (always compatible); JSON numbers
+// spelled like 1e2 may canonicalise differently.
 func (s schemaService) RegisterSchema(_ context.Context, req *schemapb.RegisterSchemaRequest) (*schemapb.RegisterSchemaResponse, error) {
 	def, err := parseSchemaDefinition(req.GetSchemaType(), req.GetSchemaDefinition())
 	if err != nil {
@@ -159,7 +171,9 @@ func schemaResponse(subj *schemaSubject, v *schemaVersion) *schemapb.GetSchemaRe
 	}
 }
 
-// GetSchema finds a subject by id, at a version or the latest.
+// GetSchema finds a subject by id, at a version or the latest, and returns
+// the broker's serialised internal form, e.g. {"JsonSchema":{"raw_schema":…,
+// "fingerprint":…}}, {"Avro":{…}}, "String".
 func (s schemaService) GetSchema(_ context.Context, req *schemapb.GetSchemaRequest) (*schemapb.GetSchemaResponse, error) {
 	b := s.b
 	b.mu.Lock()
@@ -270,8 +284,8 @@ func compatibilityModeOf(mode string) (string, bool) {
 	return "", false
 }
 
-// SetCompatibilityMode records the mode of an existing subject, reported in
-// lowercase.
+// SetCompatibilityMode records the mode of an existing subject, in any case
+// (else INVALID_ARGUMENT), reported in lowercase; "backward" by default.
 func (s schemaService) SetCompatibilityMode(_ context.Context, req *schemapb.SetCompatibilityModeRequest) (*schemapb.SetCompatibilityModeResponse, error) {
 	mode, ok := compatibilityModeOf(req.GetCompatibilityMode())
 	if !ok {
@@ -308,14 +322,17 @@ func (s schemaService) DeleteSchemaVersion(_ context.Context, req *schemapb.Dele
 	return nil, status.Errorf(codes.NotFound, "Version %d not found for subject: %s", req.GetVersion(), req.GetSubject())
 }
 
-// ConfigureTopicSchema sets a topic's subject and validation settings (admin path).
+// ConfigureTopicSchema sets a topic's subject and validation settings (admin
+// path). A loaded topic enforces only this subject (topic_control.rs
+// ensure_local); it survives a Restart, where producer-assigned subjects do
+// not.
 func (s schemaService) ConfigureTopicSchema(_ context.Context, req *schemapb.ConfigureTopicSchemaRequest) (*schemapb.ConfigureTopicSchemaResponse, error) {
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t := b.topics[req.GetTopicName()]
-	if t == nil {
-		return nil, status.Errorf(codes.NotFound, "Topic not found: %s", req.GetTopicName())
+	if t == nil || t.owner != b {
+		return nil, errTopicNotOnBroker(req.GetTopicName())
 	}
 	if err := b.assignSchemaLocked(t, req.GetSchemaSubject()); err != nil {
 		return nil, err
@@ -326,13 +343,15 @@ func (s schemaService) ConfigureTopicSchema(_ context.Context, req *schemapb.Con
 	return &schemapb.ConfigureTopicSchemaResponse{Success: true}, nil
 }
 
-// UpdateTopicValidationPolicy records the policy; payloads are not validated.
+// UpdateTopicValidationPolicy records the policy.
+//
+// Differs from the broker: payloads are never validated against it.
 func (s schemaService) UpdateTopicValidationPolicy(_ context.Context, req *schemapb.UpdateTopicValidationPolicyRequest) (*schemapb.UpdateTopicValidationPolicyResponse, error) {
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.topics[req.GetTopicName()] == nil {
-		return nil, status.Errorf(codes.NotFound, "Topic not found: %s", req.GetTopicName())
+	if t := b.topics[req.GetTopicName()]; t == nil || t.owner != b {
+		return nil, errTopicNotOnBroker(req.GetTopicName())
 	}
 	cfg := b.topicSchemaCfg[req.GetTopicName()]
 	cfg.validationPolicy, cfg.validatePayload = req.GetValidationPolicy(), req.GetEnablePayloadValidation()
@@ -346,8 +365,8 @@ func (s schemaService) GetTopicSchemaConfig(_ context.Context, req *schemapb.Get
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t := b.topics[req.GetTopicName()]
-	if t == nil {
-		return nil, status.Errorf(codes.NotFound, "Topic not found: %s", req.GetTopicName())
+	if t == nil || t.owner != b {
+		return nil, errTopicNotOnBroker(req.GetTopicName())
 	}
 	cfg := b.topicSchemaCfg[t.name]
 	out := &schemapb.GetTopicSchemaConfigResponse{

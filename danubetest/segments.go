@@ -29,6 +29,9 @@ func (s sealedSegment) proto() *danubepb.SegmentDescriptorProto {
 // WAL file, upload it, publish its descriptor). Topics with nothing new get
 // no segment. Without WithSegmentDir or WithSegmentStore it does nothing. It also reports the
 // first automatic seal (WithSegmentSealEvery) that failed since the last call.
+//
+// Differs from the broker: sealed messages also stay in memory, and
+// subscriptions keep reading them from there, not from the segments.
 func (b *Broker) SealSegments() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -22,6 +22,15 @@ type topic struct {
 	createdSubject string
 	sealed         uint64          // offsets below are in segments
 	segments       []sealedSegment // by start offset
+	// owner is the broker hosting the topic; nil while a cluster has it
+	// unassigned (cluster.go).
+	owner *Broker
+	// walStart is the first offset the owner's WAL holds: above 0 once the
+	// topic moved to another broker of a cluster without a segment store.
+	walStart uint64
+	// draining: an unload has begun (Cluster.Drain); the owner refuses
+	// publishes and the topic's assignment is gone (cluster.go).
+	draining bool
 }
 
 type producer struct {

@@ -194,7 +194,7 @@ func (b *Broker) removeSubscriptionLocked(s *subscription) {
 			c.session.end(nil)
 			c.session = nil
 		}
-		delete(b.consumers, c.id)
+		delete(s.t.owner.consumers, c.id) // consumers are registered on the topic's owner
 	}
 	s.stop()
 	delete(s.t.subs, s.name)

@@ -18,6 +18,9 @@ func (b *Broker) getTopicLocked(name string, strategy *danubepb.DispatchStrategy
 		return nil, errInvalidTopic(name)
 	}
 	if t := b.topics[name]; t != nil {
+		if t.owner != b {
+			return nil, errServedElsewhere()
+		}
 		if strategy != nil && t.reliable != (*strategy == danubepb.DispatchStrategy_Reliable) {
 			return nil, status.Errorf(codes.FailedPrecondition, "Producer requested dispatch strategy does not match topic strategy")
 		}
@@ -40,6 +43,9 @@ func (b *Broker) getTopicLocked(name string, strategy *danubepb.DispatchStrategy
 	// (topic_cluster.rs); the loaded topic reads only an admin schema config
 	// (topic_control.rs ensure_local), so it enforces no subject yet.
 	t.createdSubject = ref.GetSubject()
+	if b.clustered {
+		return nil, errRedoLookup()
+	}
 	return t, nil
 }
 
@@ -66,6 +72,7 @@ func (b *Broker) createTopicLocked(name string, reliable bool) (*topic, error) {
 			name, len(parts))
 	}
 	t := newTopic(name, reliable)
+	t.owner = b.assignLocked()
 	b.topics[name] = t
 	return t, nil
 }
@@ -105,7 +112,7 @@ func (b *Broker) prefixScanLocked(name string) []string {
 // consumers. Streams of its consumers end.
 func (b *Broker) deleteTopicLocked(t *topic) {
 	for _, p := range t.producers {
-		delete(b.producers, p.id)
+		delete(t.owner.producers, p.id) // producers are registered on the topic's owner
 	}
 	for _, s := range t.subs {
 		b.removeSubscriptionLocked(s)

@@ -52,19 +52,24 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	sealInterval := fs.Duration("segment-seal-interval", 0, "seal every topic's unsealed messages this often, as the broker's exporter does every 300s (0: off; needs -segment-dir or -segment-storage-root)")
 	liveBuffer := fs.Int("live-buffer", danubetest.DefaultLiveBuffer, "messages a subscription without a persisted cursor can fall behind before its reader skips to the newest ones, as the broker's live tail (0: an ideal reader that never skips and never blocks the dispatcher)")
 	sendDelay := fs.Duration("send-delay", 0, "add this much latency to every SendMessage call, as a broker one network hop away (0: none)")
+	brokers := fs.Int("brokers", 1, "run this many brokers of one cluster, each on random 127.0.0.1 ports (-addr and -admin-addr must then be 127.0.0.1:0); topics are spread over them and lookups redirect, as in Danube's 3-broker quickstart")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("parse flags: %w", err)
 	}
 
-	opts := []danubetest.Option{
-		danubetest.WithAddr(*addr),
-		danubetest.WithAdminAddr(*adminAddr),
+	var opts []danubetest.Option
+	if *brokers == 1 {
+		opts = append(opts, danubetest.WithAddr(*addr), danubetest.WithAdminAddr(*adminAddr))
+	} else if *addr != "127.0.0.1:0" || *adminAddr != "127.0.0.1:0" {
+		return fmt.Errorf("-brokers %d: the brokers of a cluster listen on random ports: pass -addr 127.0.0.1:0 -admin-addr 127.0.0.1:0", *brokers)
+	}
+	opts = append(opts,
 		danubetest.WithMaxUnacked(*maxUnacked),
 		danubetest.WithAckTimeout(*ackTimeout),
 		danubetest.WithHeartbeat(*heartbeat),
 		danubetest.WithRedeliveryBaseDelay(*baseDelay),
 		danubetest.WithLiveBuffer(*liveBuffer),
-	}
+	)
 	if *namespaces != "" {
 		opts = append(opts, danubetest.WithNamespaces(strings.Split(*namespaces, ",")...))
 	}
@@ -92,13 +97,20 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		opts = append(opts, danubetest.WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
 	}
 
-	b, err := danubetest.New(opts...)
+	all, closeAll, err := start(*brokers, opts)
 	if err != nil {
 		return fmt.Errorf("start broker: %w", err)
 	}
-	b.Delay(danubepb.ProducerService_SendMessage_FullMethodName, *sendDelay)
-	fmt.Fprintf(out, "danube-testbroker: service URL %s\n", b.URL())
-	fmt.Fprintf(out, "danube-testbroker: admin URL   %s\n", b.AdminURL())
+	b := all[0]
+	for i, b := range all {
+		b.Delay(danubepb.ProducerService_SendMessage_FullMethodName, *sendDelay)
+		if i == 0 { // where clients start
+			fmt.Fprintf(out, "danube-testbroker: service URL %s\n", b.URL())
+			fmt.Fprintf(out, "danube-testbroker: admin URL   %s\n", b.AdminURL())
+			continue
+		}
+		fmt.Fprintf(out, "danube-testbroker: broker %d URL %s admin %s\n", i+1, b.URL(), b.AdminURL())
+	}
 
 	if where := cmp.Or(*segmentDir, *storageRoot); where != "" {
 		fmt.Fprintf(out, "danube-testbroker: segments    %s\n", where)
@@ -106,13 +118,30 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	sealLoop(ctx, b, *sealInterval, out)
 	fmt.Fprintln(out, "danube-testbroker: shutting down")
 	done := make(chan struct{})
-	go func() { b.Close(); close(done) }()
+	go func() { closeAll(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		return errors.New("shutdown took longer than 10s")
 	}
 	return nil
+}
+
+// start runs one broker, or n brokers of one cluster; the returned func
+// closes them.
+func start(n int, opts []danubetest.Option) ([]*danubetest.Broker, func(), error) {
+	if n == 1 {
+		b, err := danubetest.New(opts...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []*danubetest.Broker{b}, b.Close, nil
+	}
+	c, err := danubetest.NewCluster(n, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.Brokers(), c.Close, nil
 }
 
 // segmentOptions exports segments into dir or, with a root, an object

@@ -73,3 +73,23 @@ func TestRunRejectsANegativeLiveBuffer(t *testing.T) {
 	err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-live-buffer", "-1"}, &bytes.Buffer{})
 	is.New(t).True(err != nil && strings.Contains(err.Error(), "live buffer"))
 }
+
+func TestRunStartsACluster(t *testing.T) {
+	is := is.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-brokers", "3"}, &out)
+	}()
+	waitFor(t, &out, "broker 3 URL")
+	is.Equal(strings.Count(out.String(), "service URL http://127.0.0.1:"), 1) // the first broker's
+	is.True(strings.Contains(out.String(), "broker 2 URL http://127.0.0.1:"))
+	cancel()
+	is.NoErr(<-done)
+}
+
+func TestRunRejectsFixedAddressesForACluster(t *testing.T) {
+	err := run(context.Background(), []string{"-brokers", "3"}, &bytes.Buffer{})
+	is.New(t).True(err != nil && strings.Contains(err.Error(), "-addr 127.0.0.1:0"))
+}

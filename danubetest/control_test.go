@@ -1,16 +1,85 @@
 package danubetest
 
 import (
+	"context"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/matryer/is"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 
 const sendMethod = "/danube.ProducerService/SendMessage"
+
+func TestControl(t *testing.T) {
+	is := is.New(t)
+	b := newBroker(t)
+	c := connect(t, b)
+	p := c.producer(t, "/default/ctl", "p", true)
+
+	// A control sees the request and may answer in the broker's place.
+	var (
+		mu      sync.Mutex // controls run on the server's goroutines
+		seen    []string
+		lookups int
+	)
+	remove := b.Control(sendMethod, func(_ context.Context, _ string, req any) *Answer {
+		mu.Lock()
+		defer mu.Unlock()
+		msg, _ := req.(*danubepb.StreamMessage)
+		seen = append(seen, string(msg.GetPayload()))
+		if string(msg.GetPayload()) == "refused" {
+			return &Answer{Err: status.Error(codes.PermissionDenied, "scripted")}
+		}
+		return nil
+	})
+	p.send("a")
+	_, err := c.prod.SendMessage(ctxT(t), p.message("refused"))
+	wantCode(t, err, codes.PermissionDenied, "scripted")
+	mu.Lock()
+	is.Equal(seen, []string{"a", "refused"})
+	mu.Unlock()
+	is.Equal(b.Payloads("/default/ctl"), [][]byte{[]byte("a")}) // the broker never saw the refused one
+
+	// A response replaces the broker's; "" sees every method.
+	removeAll := b.Control("", func(_ context.Context, method string, req any) *Answer {
+		mu.Lock()
+		defer mu.Unlock()
+		lookup, ok := req.(*danubepb.TopicLookupRequest)
+		if !ok || method != danubepb.Discovery_TopicLookup_FullMethodName {
+			return nil
+		}
+		lookups++
+		return &Answer{Resp: &danubepb.TopicLookupResponse{
+			RequestId:    lookup.GetRequestId(),
+			ResponseType: danubepb.TopicLookupResponse_Redirect,
+			BrokerUrl:    "http://127.0.0.1:1", ConnectUrl: "http://127.0.0.1:1",
+		}}
+	})
+	resp, err := c.disc.TopicLookup(ctxT(t), &danubepb.TopicLookupRequest{RequestId: 7, Topic: "/default/ctl"})
+	is.NoErr(err)
+	is.Equal(resp.GetResponseType(), danubepb.TopicLookupResponse_Redirect)
+	is.Equal(resp.GetConnectUrl(), "http://127.0.0.1:1")
+	mu.Lock()
+	is.Equal(lookups, 1)
+	mu.Unlock()
+
+	// Removed controls see nothing more.
+	remove()
+	removeAll()
+	p.send("refused")
+	resp, err = c.disc.TopicLookup(ctxT(t), &danubepb.TopicLookupRequest{RequestId: 8, Topic: "/default/ctl"})
+	is.NoErr(err)
+	is.Equal(resp.GetResponseType(), danubepb.TopicLookupResponse_Connect)
+	mu.Lock()
+	defer mu.Unlock()
+	is.Equal(len(seen), 2)
+	is.Equal(lookups, 1)
+}
 
 func TestFailNext(t *testing.T) {
 	is := is.New(t)
@@ -102,7 +171,7 @@ func TestStopWithCallsInFlight(t *testing.T) {
 		_, err := c.disc.TopicLookup(ctxT(t), &danubepb.TopicLookupRequest{Topic: "/default/inflight"})
 		done <- err
 	}()
-	eventually(t, "the lookup to reach the broker", func() bool { return b.faultsPending(lookup) })
+	eventually(t, "the lookup to reach the broker", func() bool { return b.delayed(lookup) })
 	b.Stop() // must not wait on a handler that needs the broker
 	is.True(<-done != nil)
 	is.NoErr(b.Start())
