@@ -19,22 +19,34 @@ import (
 )
 
 // TestAcceptance runs the SDK's conformance suite for connectors against the
-// in-process test broker. The suite writes with the destination and reads
-// with the source, so it also proves that the two agree on the message
+// in-process test broker, once on the default configuration (live messages)
+// and once with snapshot.enabled. The suite writes with the destination and
+// reads with the source, so it also proves that the two agree on the message
 // format.
 func TestAcceptance(t *testing.T) {
+	t.Run("default", func(t *testing.T) { acceptance(t, false) })
+	t.Run("snapshot", func(t *testing.T) { acceptance(t, true) })
+}
+
+func acceptance(t *testing.T, snapshot bool) {
+	t.Helper()
 	// The suite reads up to 30 records without acknowledging any; the broker
 	// stops delivering at its window of unacknowledged messages per
 	// subscription (10 by default), so widen it, as a deployment would
 	// (dispatch.max_unacked_messages; Danube v0.15.1 does not apply the
 	// per-subscription setting).
-	//
-	// The source reads each topic's history through the snapshot path: the
-	// broker exports a sealed segment after every message, and the source
-	// reads them from the same directory (snapshot.segmentRoot).
-	segmentDir := t.TempDir()
-	broker, err := danubetest.New(danubetest.WithMaxUnacked(100),
-		danubetest.WithSegmentDir(segmentDir), danubetest.WithSegmentSealEvery(1))
+	opts := []danubetest.Option{danubetest.WithMaxUnacked(100)}
+	srcCfg := config.Config{"url": "", "adminURL": "", "createMissingTopics": "true"}
+	if snapshot {
+		// The source reads each topic's history through the snapshot path:
+		// the broker exports a sealed segment after every message, and the
+		// source reads them from the same directory (snapshot.segmentRoot).
+		segmentDir := t.TempDir()
+		opts = append(opts, danubetest.WithSegmentDir(segmentDir), danubetest.WithSegmentSealEvery(1))
+		srcCfg["snapshot.enabled"] = "true"
+		srcCfg["snapshot.segmentRoot"] = segmentDir
+	}
+	broker, err := danubetest.New(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,10 +55,7 @@ func TestAcceptance(t *testing.T) {
 	// the connector. Captured after New, so only they are ignored.
 	ignoreBroker := goleak.IgnoreCurrent()
 
-	srcCfg := config.Config{
-		"url": broker.URL(), "adminURL": broker.AdminURL(), "createMissingTopics": "true",
-		"snapshot.enabled": "true", "snapshot.segmentRoot": segmentDir,
-	}
+	srcCfg["url"], srcCfg["adminURL"] = broker.URL(), broker.AdminURL()
 	dstCfg := config.Config{"url": broker.URL()}
 	var n atomic.Int64
 

@@ -78,15 +78,23 @@ func distinctSeqs(recs []opencdc.Record) int {
 	return len(seen)
 }
 
+// historySource publishes n messages to topic, seals them (an export) and
+// opens a snapshot source on it, whose subscription starts after them.
+func historySource(t *testing.T, topic string, n int) (*sourceEnv, *seqProducer, *Source) {
+	t.Helper()
+	e, root := snapshotEnv(t, 0)
+	p := e.producer(topic, 0)
+	e.publish(p, n, nil)
+	if err := e.broker.SealSegments(); err != nil {
+		t.Fatal(err)
+	}
+	return e, p, e.created(snapshotParams(e, root, topic))
+}
+
 func TestSourceSnapshot_HistoryWithoutLiveTraffic(t *testing.T) {
 	is := is.New(t)
-	e, root := snapshotEnv(t, 0)
 	const topic = "/default/history"
-	p := e.producer(topic, 0)
-	e.publish(p, 20, nil)
-	is.NoErr(e.broker.SealSegments())
-
-	s := e.created(snapshotParams(e, root, topic)) // the subscription starts after the history
+	e, p, s := historySource(t, topic, 20) // the subscription starts after the history
 	recs := readAcking(t, s, 20)
 	is.Equal(payloadSeqs(recs), seqRange(0, 20))
 	for _, r := range recs {
@@ -104,6 +112,27 @@ func TestSourceSnapshot_HistoryWithoutLiveTraffic(t *testing.T) {
 	is.Equal(payloadSeqs(live), seqRange(20, 25))
 	is.Equal(recordMode(t, live[0]), source.ModeCDC)
 	is.Equal(live[0].Operation, opencdc.OperationCreate)
+}
+
+// ReadN returns the history in full batches (it is read on demand), then
+// the live messages as they arrive, in offset order across the seam.
+func TestSourceSnapshot_ReadNReturnsBatchesInOrder(t *testing.T) {
+	is := is.New(t)
+	const topic = "/default/history-batches"
+	e, p, s := historySource(t, topic, 25)
+
+	sizes, recs := readNAcking(t, s, 10, 25)
+	is.Equal(sizes, []int{10, 10, 5}) // a batch ends at the end of the sealed history
+	for _, r := range recs {
+		is.Equal(recordMode(t, r), source.ModeSnapshot)
+	}
+	e.publish(p, 5, nil)
+	_, live := readNAcking(t, s, 10, 5)
+	recs = append(recs, live...)
+	is.Equal(payloadSeqs(recs), seqRange(0, 30))
+	assertContiguous(t, recs)
+	is.Equal(recordMode(t, live[0]), source.ModeCDC)
+	expectNoRecord(t, s)
 }
 
 func TestSourceSnapshot_EmptyTopic(t *testing.T) {
@@ -270,24 +299,128 @@ func TestSource_AStopIsNotLoggedAsAFailure(t *testing.T) {
 	is.True(!strings.Contains(logs.String(), `"level":"error"`))
 }
 
-func TestSourceSnapshot_HistoryWithoutSegmentsFailsClearly(t *testing.T) {
-	is := is.New(t)
-	e := newSourceEnv(t) // local storage mode: no segment is ever exported
+// With no segments available (a local-mode broker, or a root it does not
+// export to), the snapshot source fails without acknowledging any live
+// message it has not emitted: the broker still has them in flight, and
+// nothing is acknowledged on its side.
+func TestSourceSnapshot_WithNoSegmentsFailsWithoutAcknowledgingUnemittedLiveMessages(t *testing.T) {
 	const topic = "/default/local"
-	p := e.producer(topic, 0)
-	e.publish(p, 5, nil)
-	params := snapshotParams(e, t.TempDir(), topic)
-	params["snapshot.sealTimeout"] = "300ms"
-	s := e.created(params)
-	e.publish(p, 3, nil)
+	for _, tc := range []struct {
+		name string
+		opts []danubetest.Option
+		// sealTimeout ends the wait for history, unless the redelivery
+		// limit comes first.
+		sealTimeout string
+		want        []string
+	}{
+		{
+			name: "seal timeout", sealTimeout: "300ms",
+			want: []string{
+				"offsets 0..4 are in no sealed segment", "shared_fs or object_store storage mode",
+				"the 3 live messages held (offsets 5..7) were not acknowledged",
+			},
+		},
+		{
+			name: "redelivery limit", sealTimeout: "1h",
+			opts: []danubetest.Option{
+				danubetest.WithAckTimeout(20 * time.Millisecond), danubetest.WithHeartbeat(5 * time.Millisecond),
+				danubetest.WithRedeliveryBaseDelay(time.Millisecond), danubetest.WithRedeliveryMaxDelay(time.Millisecond),
+			},
+			want: []string{
+				"the live message at offset 5 was delivered 6 times", "offsets 0..4 before it",
+				"without acknowledging any live message it has not emitted (3 held, offsets 5..7)",
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newSourceEnv(t, tc.opts...) // local storage mode: no segment is ever exported
+			p := e.producer(topic, 0)
+			e.publish(p, 5, nil)
+			params := snapshotParams(e, t.TempDir(), topic)
+			params["snapshot.sealTimeout"] = tc.sealTimeout
+			s := e.created(params)
+			e.publish(p, 3, nil) // live: 5..7
 
-	ctx, cancel := context.WithTimeout(srcCtx(t), 10*time.Second)
-	defer cancel()
-	_, err := s.Read(ctx)
-	is.True(err != nil)
-	is.True(strings.Contains(err.Error(), "offsets 0..4 are in no sealed segment"))
-	is.True(strings.Contains(err.Error(), "shared_fs or object_store storage mode"))
-	is.True(strings.Contains(err.Error(), "/default/local"))
+			ctx, cancel := context.WithTimeout(srcCtx(t), 20*time.Second)
+			defer cancel()
+			_, err := s.Read(ctx)
+			is.True(err != nil)
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Fatalf("the error lacks %q: %v", w, err)
+				}
+			}
+			is.True(strings.Contains(err.Error(), topic))
+			is.NoErr(s.Teardown(srcCtx(t))) // waits for every acknowledgement queued
+
+			st, ok := e.broker.Subscription(topic, "pipeline-sub")
+			is.True(ok)
+			is.Equal(st.SafeCursor, int64(-1)) // nothing acknowledged
+			is.Equal(st.InFlight, 3)           // 5..7 are still the broker's to deliver
+		})
+	}
+}
+
+// Held live messages that outlast the broker's ack timeout are
+// acknowledged once the broker is known to export, so the redelivery limit
+// never blocks the subscription; the history emits them in their place, and
+// every offset arrives once.
+func TestSourceSnapshot_HeldMessagesOutlastingTheAckTimeoutDoNotBlockTheSubscription(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	e := newSourceEnv(t, danubetest.WithSegmentDir(dir),
+		danubetest.WithAckTimeout(20*time.Millisecond), danubetest.WithHeartbeat(5*time.Millisecond),
+		danubetest.WithRedeliveryBaseDelay(time.Millisecond), danubetest.WithRedeliveryMaxDelay(time.Millisecond))
+	const topic = "/default/slow-export"
+	p := e.producer(topic, 0)
+	e.publish(p, 10, nil)
+	is.NoErr(e.broker.SealSegments()) // exported: 0..9
+	e.publish(p, 3, nil)              // 10..12: not exported yet
+	s := e.created(snapshotParams(e, dir, topic))
+	e.publish(p, 5, nil) // 13..17: live, held until 10..12 are exported
+	recs := readAcking(t, s, 10)
+	is.Equal(payloadSeqs(recs), seqRange(0, 10))
+
+	// The source waits in Read (as under Conduit) for 10..12 from the
+	// segments; the broker redelivers the held messages after its ack
+	// timeout, and they are released before its limit.
+	type result struct {
+		recs []opencdc.Record
+		err  error
+	}
+	rest := make(chan result, 1)
+	go func() {
+		var r result
+		for len(r.recs) < 8 && r.err == nil {
+			var rec opencdc.Record
+			if rec, r.err = s.Read(srcCtx(t)); r.err == nil {
+				r.err = s.Ack(srcCtx(t), rec.Position)
+				r.recs = append(r.recs, rec)
+			}
+		}
+		rest <- r
+	}()
+	waitUntil(t, "the held messages are acknowledged", func() bool {
+		st, _ := e.broker.Subscription(topic, "pipeline-sub")
+		return st.SafeCursor == 17
+	})
+	st, _ := e.broker.Subscription(topic, "pipeline-sub")
+	is.True(!st.Blocked)
+	is.NoErr(e.broker.SealSegments()) // the late export, with no live message after it
+	r := <-rest
+	is.NoErr(r.err)
+	recs = append(recs, r.recs...)
+	for _, rec := range recs[10:18] {
+		is.Equal(recordMode(t, rec), source.ModeSnapshot) // the released ones come from the export
+	}
+	e.publish(p, 5, nil) // and live again
+	recs = append(recs, readAcking(t, s, 5)...)
+	is.Equal(payloadSeqs(recs), seqRange(0, 23))
+	assertContiguous(t, recs)
+	expectNoRecord(t, s)
+	st, _ = e.broker.Subscription(topic, "pipeline-sub")
+	is.True(!st.Blocked)
 }
 
 func TestSourceSnapshot_RefusesNonReliableTopicsAtOpen(t *testing.T) {

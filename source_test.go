@@ -243,6 +243,40 @@ func TestSource_ReadBlocksUntilContextEnds(t *testing.T) {
 	is.Equal(len(recs), 0)
 }
 
+// readNAcking reads through ReadN, as Conduit does, until n records came,
+// acknowledging each batch, and returns the batches' sizes and the records.
+func readNAcking(tb testing.TB, s *Source, batch, n int) ([]int, []opencdc.Record) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var sizes []int
+	var recs []opencdc.Record
+	for len(recs) < n {
+		got, err := s.ReadN(ctx, batch)
+		if err != nil {
+			tb.Fatalf("ReadN after %d of %d records: %v", len(recs), n, err)
+		}
+		if len(got) == 0 || len(got) > batch {
+			tb.Fatalf("ReadN(%d) returned %d records", batch, len(got))
+		}
+		ackRecords(tb, s, got)
+		sizes, recs = append(sizes, len(got)), append(recs, got...)
+	}
+	return sizes, recs
+}
+
+func TestSource_ReadNReturnsBatchesInOrder(t *testing.T) {
+	is := is.New(t)
+	e := newSourceEnv(t)
+	s := e.created(e.params("/default/batches"))
+	p := e.producer("/default/batches", 0)
+	e.publish(p, 25, nil)
+	_, recs := readNAcking(t, s, 10, 25) // sizes depend on what has arrived
+	is.Equal(payloadSeqs(recs), seqRange(0, 25))
+	is.Equal(recs[24].Metadata["danube.offset"], "24")
+	expectNoRecord(t, s)
+}
+
 func TestSource_KeepsMessagesPublishedBetweenCreateAndOpen(t *testing.T) {
 	is := is.New(t)
 	e := newSourceEnv(t)

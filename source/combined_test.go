@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"io"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conduitio/conduit-commons/opencdc"
 	"github.com/matryer/is"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
@@ -42,7 +44,12 @@ func (h *fakeHistory) Next(context.Context) (segment.Message, error) {
 
 func (h *fakeHistory) Close() error { return nil }
 
-func newTestCombined(t *testing.T, f *fakeConsumer, h *fakeHistory, holdLimit int, sealTimeout time.Duration) *Combined {
+// exportedStore answers CombinedConfig.Exported.
+type exportedStore struct{ ok bool }
+
+func (e exportedStore) exported(context.Context, string) (bool, error) { return e.ok, nil }
+
+func newTestCombined(t *testing.T, f *fakeConsumer, h *fakeHistory, sealTimeout time.Duration, exported bool) *Combined {
 	t.Helper()
 	c, err := NewCombined(CombinedConfig{
 		Live: LiveConfig{Topics: []TopicConsumer{{Topic: plain, Consumer: f}}, Buffer: 16, AckConcurrency: 1, Retry: fastRetry},
@@ -50,8 +57,8 @@ func newTestCombined(t *testing.T, f *fakeConsumer, h *fakeHistory, holdLimit in
 			h.next = from
 			return h, nil
 		},
-		SealTimeout: sealTimeout, HoldLimit: holdLimit,
-		PollMin: time.Millisecond, PollMax: 5 * time.Millisecond,
+		SealTimeout: sealTimeout, Exported: exportedStore{exported}.exported,
+		PollMin: time.Millisecond, PollMax: 5 * time.Millisecond, IdlePoll: 5 * time.Millisecond,
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -60,110 +67,234 @@ func newTestCombined(t *testing.T, f *fakeConsumer, h *fakeHistory, holdLimit in
 	return c
 }
 
+// seam is a combined iterator over plain, whose history has sealed offsets
+// [0, sealed), with a broker that exports.
+func seam(t *testing.T, sealed uint64) (*fakeConsumer, *fakeHistory, *Combined) {
+	t.Helper()
+	f, h := newFakeConsumer(plain), &fakeHistory{sealed: sealed}
+	return f, h, newTestCombined(t, f, h, time.Minute, true)
+}
+
 func nextOffset(t *testing.T, c *Combined) (uint64, Mode) {
 	t.Helper()
 	p := positionOf(t, next(t, c))
 	return p.Offset, p.Mode
 }
 
-// collectAcks gathers n acknowledgements (fewer after 5s), sorted.
-func collectAcks(f *fakeConsumer, n int) []uint64 {
-	var got []uint64
-	deadline := time.After(5 * time.Second)
-	for len(got) < n {
+// ackedSoFar returns the offsets acknowledged to the broker so far, in
+// order: it queues a marker acknowledgement behind them (one worker, so in
+// order) and collects until the marker.
+func ackedSoFar(t *testing.T, c *Combined, f *fakeConsumer) []uint64 {
+	t.Helper()
+	const marker = 1 << 62
+	if err := c.ack(context.Background(), c.readers[plain], danubeclient.MessageID{Topic: plain, Offset: marker}); err != nil {
+		t.Fatal(err)
+	}
+	got := []uint64{}
+	deadline := time.After(10 * time.Second)
+	for {
 		select {
 		case id := <-f.acks:
+			if id.Offset == marker {
+				return got
+			}
 			got = append(got, id.Offset)
 		case <-deadline:
-			return got
+			t.Fatalf("the marker acknowledgement did not arrive; got %v", got)
 		}
 	}
-	slices.Sort(got)
-	return got
 }
 
-// sealAfterAcks seals upTo once n acknowledgements were made (the held live
-// messages, acknowledged while Next waits for segments) and reports them.
-func sealAfterAcks(f *fakeConsumer, h *fakeHistory, n int, upTo uint64) <-chan []uint64 {
-	out := make(chan []uint64, 1)
-	go func() {
-		acked := collectAcks(f, n)
-		h.seal(upTo)
-		out <- acked
-	}()
-	return out
+// ackExpecting acknowledges recs as Conduit does, in order, and checks the
+// offsets that acknowledges to the broker.
+func ackExpecting(t *testing.T, c *Combined, f *fakeConsumer, want []uint64, recs ...opencdc.Record) {
+	t.Helper()
+	for _, r := range recs {
+		if err := c.Ack(context.Background(), r.Position); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ackedSoFar(t, c, f); !slices.Equal(got, want) {
+		t.Fatalf("acknowledged %v to the broker, want %v", got, want)
+	}
 }
 
-func TestCombined_HoldsLiveMessagesUntilSegmentsFillTheGap(t *testing.T) {
+func TestCombined_HoldsLiveMessagesUnacknowledgedUntilConduitAcknowledges(t *testing.T) {
 	is := is.New(t)
-	f := newFakeConsumer(plain)
-	h := &fakeHistory{sealed: 3}
-	c := newTestCombined(t, f, h, 100, time.Minute)
+	f, h, c := seam(t, 3)
 
-	for o := range uint64(3) {
+	var recs []opencdc.Record
+	for range 3 {
+		recs = append(recs, next(t, c))
+	}
+	// Live starts at 6; 3..5 are sealed later (the next export).
+	for o := uint64(6); o < 9; o++ {
+		f.deliver(plain, o, "live")
+	}
+	h.seal(6)
+	for o := uint64(3); o < 9; o++ {
+		rec := next(t, c)
+		p := positionOf(t, rec)
+		is.Equal(p.Offset, o)
+		is.Equal(p.Mode, map[bool]Mode{true: ModeSnapshot, false: ModeCDC}[o < 6])
+		recs = append(recs, rec)
+	}
+	is.Equal(ackedSoFar(t, c, f), []uint64{}) // nothing before Conduit acknowledges
+
+	ackExpecting(t, c, f, []uint64{6}, recs[:7]...) // 0..6: only 6 came from the subscription
+	// A redelivery of a processed message is acknowledged at once; one of a
+	// message Conduit still holds is acknowledged with its record.
+	f.deliver(plain, 6, "again")
+	f.deliver(plain, 8, "again")
+	f.deliver(plain, 9, "live")
+	rec9 := next(t, c)
+	is.Equal(positionOf(t, rec9).Offset, uint64(9))
+	is.Equal(ackedSoFar(t, c, f), []uint64{6})
+	ackExpecting(t, c, f, []uint64{7, 8}, recs[7:]...) // 7, 8
+	ackExpecting(t, c, f, []uint64{9}, rec9)
+}
+
+// At the seam the subscription can deliver messages whose offsets the
+// history already emitted: each is acknowledged when Conduit acknowledges
+// the stored copy emitted in its place.
+func TestCombined_AcknowledgesALiveMessageWithItsStoredCopy(t *testing.T) {
+	is := is.New(t)
+	f, _, c := seam(t, 8)
+	var recs []opencdc.Record
+	for range 8 {
+		recs = append(recs, next(t, c))
+	}
+	f.deliver(plain, 5, "live") // the subscription started at 5
+	f.deliver(plain, 6, "live")
+	f.deliver(plain, 8, "live")
+	rec8 := next(t, c) // not sealed: only the live message can be next
+	p := positionOf(t, rec8)
+	is.Equal(p.Offset, uint64(8))
+	is.Equal(p.Mode, ModeCDC)
+
+	ackExpecting(t, c, f, []uint64{}, recs[:5]...)
+	ackExpecting(t, c, f, []uint64{5}, recs[5])
+	ackExpecting(t, c, f, []uint64{6}, recs[6:]...)
+	ackExpecting(t, c, f, []uint64{8}, rec8)
+}
+
+// A held message the broker delivers again (its ack timeout passed) is
+// acknowledged when the broker is known to export, before its redelivery
+// limit blocks the subscription, and read from the segments instead.
+func TestCombined_ReleasesAHeldMessageAtItsRedeliveryWhenTheBrokerExports(t *testing.T) {
+	is := is.New(t)
+	f, h, c := seam(t, 2)
+	for range 2 {
+		next(t, c)
+	}
+	f.deliver(plain, 4, "live")
+	f.deliver(plain, 5, "live")
+	f.deliver(plain, 4, "again") // 2..3 are not exported yet
+	// Wait (in Next, as Conduit does) until 4 is released.
+	ctx, cancel := context.WithCancel(context.Background())
+	released := make(chan []uint64, 1)
+	go func() {
+		defer cancel()
+		select {
+		case id := <-f.acks:
+			released <- []uint64{id.Offset}
+		case <-time.After(10 * time.Second):
+			released <- nil
+		}
+	}()
+	_, err := c.Next(ctx)
+	is.True(errors.Is(err, context.Canceled))
+	is.Equal(<-released, []uint64{4})
+
+	h.seal(5) // the export: 2..4
+	var offs []uint64
+	var modes []Mode
+	for range 4 {
+		off, mode := nextOffset(t, c)
+		offs, modes = append(offs, off), append(modes, mode)
+	}
+	is.Equal(offs, []uint64{2, 3, 4, 5})
+	is.Equal(modes, []Mode{ModeSnapshot, ModeSnapshot, ModeSnapshot, ModeCDC})
+	is.Equal(ackedSoFar(t, c, f), []uint64{})
+}
+
+// Released messages are read from the segments even when no live message
+// follows them: the partition waits for the export that holds them.
+func TestCombined_ReadsReleasedMessagesFromTheNextExport(t *testing.T) {
+	is := is.New(t)
+	f, h, c := seam(t, 1)
+	c.cfg.IdlePoll = time.Hour // only the wait for the released offsets lists the segments again
+	next(t, c)
+	f.deliver(plain, 3, "live") // 1..2 are not exported yet
+	f.deliver(plain, 3, "again")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { // wait in Next, as Conduit does, until 3 is released
+		defer cancel()
+		<-f.acks
+	}()
+	_, err := c.Next(ctx)
+	is.True(errors.Is(err, context.Canceled))
+
+	h.seal(4) // the export: 1..3
+	for o := uint64(1); o < 4; o++ {
 		off, mode := nextOffset(t, c)
 		is.Equal(off, o)
 		is.Equal(mode, ModeSnapshot)
 	}
-	// Live starts at 6: 3..5 are not sealed yet. The held messages are
-	// acknowledged at once, before they are emitted.
-	for o := uint64(6); o < 9; o++ {
-		f.deliver(plain, o, "live")
-	}
-	acked := sealAfterAcks(f, h, 3, 6) // the export tick comes after the acknowledgements
-	for o := uint64(3); o < 9; o++ {
-		off, mode := nextOffset(t, c)
-		is.Equal(off, o)
-		is.Equal(mode, map[bool]Mode{true: ModeSnapshot, false: ModeCDC}[o < 6])
-	}
-	is.Equal(<-acked, []uint64{6, 7, 8})
-	// A redelivery below next is acknowledged and dropped; the next live
-	// message is emitted and acknowledged when Conduit acknowledges it.
-	f.deliver(plain, 7, "again")
-	f.deliver(plain, 9, "live")
-	ctx := context.Background()
-	rec, err := c.Next(ctx)
-	is.NoErr(err)
-	is.Equal(positionOf(t, rec).Offset, uint64(9))
-	is.Equal(collectAcks(f, 1), []uint64{7})
-	is.NoErr(c.Ack(ctx, rec.Position))
-	is.Equal(collectAcks(f, 1), []uint64{9})
 }
 
-func TestCombined_DropsTheOldestHeldBeyondTheLimit(t *testing.T) {
+// After a restart nothing says which messages were released and not yet
+// emitted; a partition with nothing to fill lists its segments again every
+// IdlePoll, so they arrive without another live message.
+func TestCombined_IdlePartitionsListTheirSegmentsAgain(t *testing.T) {
+	is := is.New(t)
+	_, h, c := seam(t, 2)
+	next(t, c)
+	next(t, c)
+	h.seal(3)
+	off, mode := nextOffset(t, c)
+	is.Equal(off, uint64(2))
+	is.Equal(mode, ModeSnapshot)
+}
+
+// When nothing shows that the broker exports, held messages stay
+// unacknowledged through their redeliveries, and at the last one the
+// iterator fails instead of acknowledging any.
+func TestCombined_FailsAtTheRedeliveryLimitWhenNothingIsExported(t *testing.T) {
 	is := is.New(t)
 	f := newFakeConsumer(plain)
-	h := &fakeHistory{}
-	c := newTestCombined(t, f, h, 2, time.Minute)
-	for o := uint64(5); o < 10; o++ { // 0..4 only in segments, not sealed yet
-		f.deliver(plain, o, "live")
+	c := newTestCombined(t, f, &fakeHistory{}, time.Hour, false)
+	f.deliver(plain, 3, "live")
+	f.deliver(plain, 4, "live")
+	for range danubeMaxDeliveries - 1 {
+		f.deliver(plain, 3, "again")
 	}
-	acked := sealAfterAcks(f, h, 5, 8) // 0..7 from segments, 8 and 9 are the held ones
-	var got []uint64
-	var modes []Mode
-	for range 10 {
-		off, mode := nextOffset(t, c)
-		got, modes = append(got, off), append(modes, mode)
-	}
-	is.Equal(got, []uint64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
-	// 5..7 were dropped from the hold (read from segments), 8 and 9 kept.
-	is.Equal(modes[7:], []Mode{ModeSnapshot, ModeCDC, ModeCDC})
-	is.Equal(<-acked, []uint64{5, 6, 7, 8, 9})
-	is.Equal(len(c.parts[plain].held), 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := c.Next(ctx)
+	is.True(err != nil)
+	msg := err.Error()
+	is.True(strings.Contains(msg, "partition /default/t: the live message at offset 3 was delivered 6 times"))
+	is.True(strings.Contains(msg, "offsets 0..2 before it"))
+	is.True(strings.Contains(msg, "2 held, offsets 3..4"))
+	is.True(strings.Contains(msg, "without acknowledging any live message it has not emitted"))
+	is.Equal(ackedSoFar(t, c, f), []uint64{})
 }
 
 func TestCombined_SealTimeoutNamesThePartition(t *testing.T) {
 	is := is.New(t)
 	f := newFakeConsumer(plain)
-	c := newTestCombined(t, f, &fakeHistory{}, 10, 30*time.Millisecond)
+	c := newTestCombined(t, f, &fakeHistory{}, 30*time.Millisecond, false)
 	f.deliver(plain, 4, "live")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := c.Next(ctx)
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "partition /default/t: offsets 0..3 are in no sealed segment"))
+	is.True(strings.Contains(err.Error(), "the 1 live messages held (offsets 4..4) were not acknowledged"))
 	_, again := c.Next(ctx)
 	is.Equal(again, err) // the failure sticks
+	is.Equal(ackedSoFar(t, c, f), []uint64{})
 }
 
 func TestCombined_ResumesAtThePositionsNextOffsets(t *testing.T) {
@@ -194,7 +325,7 @@ func TestCombined_ResumesAtThePositionsNextOffsets(t *testing.T) {
 func TestCombined_FailsOnANonReliableTopic(t *testing.T) {
 	is := is.New(t)
 	f := newFakeConsumer(plain)
-	c := newTestCombined(t, f, &fakeHistory{}, 10, time.Minute)
+	c := newTestCombined(t, f, &fakeHistory{}, time.Minute, false)
 	for request := range uint64(2) {
 		f.deliveries <- &danubeclient.ReceivedMessage{
 			ID: danubeclient.MessageID{Topic: plain, Offset: 0, ProducerID: 1, RequestID: request}, Payload: []byte("m"),

@@ -57,7 +57,7 @@ func Open(ctx context.Context, cfg *config.SourceConfig, resume opencdc.Position
 			Live:        liveConfig(cfg, spec, consumers),
 			History:     SegmentHistory(c.client.Storage(), store, cfg.RetryPolicy()),
 			SealTimeout: cfg.Snapshot.SealTimeout,
-			HoldLimit:   cfg.ReadBuffer,
+			Exported:    exportedTo(store),
 		}, pos)
 	} else {
 		it, err = NewCDC(CDCConfig{

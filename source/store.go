@@ -79,6 +79,15 @@ func probeStore(ctx context.Context, store *segment.BlobStore, loc segment.Locat
 	return nil
 }
 
+// exportedTo reports whether store holds a segment of a partition: the
+// broker exports it there.
+func exportedTo(store *segment.BlobStore) func(context.Context, string) (bool, error) {
+	return func(ctx context.Context, partition string) (bool, error) {
+		ids, err := store.Segments(ctx, partition)
+		return len(ids) > 0, err
+	}
+}
+
 // at names the endpoint in messages, when one is set.
 func at(loc segment.Location) string {
 	if loc.Endpoint == "" {
