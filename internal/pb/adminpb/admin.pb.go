@@ -1364,12 +1364,13 @@ const file_admin_proto_rawDesc = "" +
 	"\x0eNamespaceAdmin\x12U\n" +
 	"\x12GetNamespaceTopics\x12\x1e.danube_admin.NamespaceRequest\x1a\x1f.danube_admin.TopicListResponse\x12R\n" +
 	"\x0fCreateNamespace\x12\x1e.danube_admin.NamespaceRequest\x1a\x1f.danube_admin.NamespaceResponse\x12R\n" +
-	"\x0fDeleteNamespace\x12\x1e.danube_admin.NamespaceRequest\x1a\x1f.danube_admin.NamespaceResponse2\x89\b\n" +
+	"\x0fDeleteNamespace\x12\x1e.danube_admin.NamespaceRequest\x1a\x1f.danube_admin.NamespaceResponse2\xd1\b\n" +
 	"\n" +
 	"TopicAdmin\x12I\n" +
 	"\vCreateTopic\x12\x1d.danube_admin.NewTopicRequest\x1a\x1b.danube_admin.TopicResponse\x12\\\n" +
 	"\x16CreatePartitionedTopic\x12%.danube_admin.PartitionedTopicRequest\x1a\x1b.danube_admin.TopicResponse\x12F\n" +
-	"\vDeleteTopic\x12\x1a.danube_admin.TopicRequest\x1a\x1b.danube_admin.TopicResponse\x12W\n" +
+	"\vDeleteTopic\x12\x1a.danube_admin.TopicRequest\x1a\x1b.danube_admin.TopicResponse\x12F\n" +
+	"\vUnloadTopic\x12\x1a.danube_admin.TopicRequest\x1a\x1b.danube_admin.TopicResponse\x12W\n" +
 	"\x11ListSubscriptions\x12\x1a.danube_admin.TopicRequest\x1a&.danube_admin.SubscriptionListResponse\x12T\n" +
 	"\vUnsubscribe\x12!.danube_admin.SubscriptionRequest\x1a\".danube_admin.SubscriptionResponse\x12u\n" +
 	"\x1cSetSubscriptionFailurePolicy\x121.danube_admin.SetSubscriptionFailurePolicyRequest\x1a\".danube_admin.SubscriptionResponse\x12\x85\x01\n" +
@@ -1432,28 +1433,30 @@ var file_admin_proto_depIdxs = []int32{
 	6,  // 11: danube_admin.TopicAdmin.CreateTopic:input_type -> danube_admin.NewTopicRequest
 	9,  // 12: danube_admin.TopicAdmin.CreatePartitionedTopic:input_type -> danube_admin.PartitionedTopicRequest
 	7,  // 13: danube_admin.TopicAdmin.DeleteTopic:input_type -> danube_admin.TopicRequest
-	7,  // 14: danube_admin.TopicAdmin.ListSubscriptions:input_type -> danube_admin.TopicRequest
-	10, // 15: danube_admin.TopicAdmin.Unsubscribe:input_type -> danube_admin.SubscriptionRequest
-	14, // 16: danube_admin.TopicAdmin.SetSubscriptionFailurePolicy:input_type -> danube_admin.SetSubscriptionFailurePolicyRequest
-	15, // 17: danube_admin.TopicAdmin.GetSubscriptionFailurePolicy:input_type -> danube_admin.GetSubscriptionFailurePolicyRequest
-	21, // 18: danube_admin.TopicAdmin.DescribeTopic:input_type -> danube_admin.DescribeTopicRequest
-	18, // 19: danube_admin.TopicAdmin.SetSubscriptionDispatchConfig:input_type -> danube_admin.SetSubscriptionDispatchConfigRequest
-	19, // 20: danube_admin.TopicAdmin.GetSubscriptionDispatchConfig:input_type -> danube_admin.GetSubscriptionDispatchConfigRequest
-	5,  // 21: danube_admin.NamespaceAdmin.GetNamespaceTopics:output_type -> danube_admin.TopicListResponse
-	4,  // 22: danube_admin.NamespaceAdmin.CreateNamespace:output_type -> danube_admin.NamespaceResponse
-	4,  // 23: danube_admin.NamespaceAdmin.DeleteNamespace:output_type -> danube_admin.NamespaceResponse
-	8,  // 24: danube_admin.TopicAdmin.CreateTopic:output_type -> danube_admin.TopicResponse
-	8,  // 25: danube_admin.TopicAdmin.CreatePartitionedTopic:output_type -> danube_admin.TopicResponse
-	8,  // 26: danube_admin.TopicAdmin.DeleteTopic:output_type -> danube_admin.TopicResponse
-	12, // 27: danube_admin.TopicAdmin.ListSubscriptions:output_type -> danube_admin.SubscriptionListResponse
-	11, // 28: danube_admin.TopicAdmin.Unsubscribe:output_type -> danube_admin.SubscriptionResponse
-	11, // 29: danube_admin.TopicAdmin.SetSubscriptionFailurePolicy:output_type -> danube_admin.SubscriptionResponse
-	16, // 30: danube_admin.TopicAdmin.GetSubscriptionFailurePolicy:output_type -> danube_admin.GetSubscriptionFailurePolicyResponse
-	22, // 31: danube_admin.TopicAdmin.DescribeTopic:output_type -> danube_admin.DescribeTopicResponse
-	11, // 32: danube_admin.TopicAdmin.SetSubscriptionDispatchConfig:output_type -> danube_admin.SubscriptionResponse
-	20, // 33: danube_admin.TopicAdmin.GetSubscriptionDispatchConfig:output_type -> danube_admin.GetSubscriptionDispatchConfigResponse
-	21, // [21:34] is the sub-list for method output_type
-	8,  // [8:21] is the sub-list for method input_type
+	7,  // 14: danube_admin.TopicAdmin.UnloadTopic:input_type -> danube_admin.TopicRequest
+	7,  // 15: danube_admin.TopicAdmin.ListSubscriptions:input_type -> danube_admin.TopicRequest
+	10, // 16: danube_admin.TopicAdmin.Unsubscribe:input_type -> danube_admin.SubscriptionRequest
+	14, // 17: danube_admin.TopicAdmin.SetSubscriptionFailurePolicy:input_type -> danube_admin.SetSubscriptionFailurePolicyRequest
+	15, // 18: danube_admin.TopicAdmin.GetSubscriptionFailurePolicy:input_type -> danube_admin.GetSubscriptionFailurePolicyRequest
+	21, // 19: danube_admin.TopicAdmin.DescribeTopic:input_type -> danube_admin.DescribeTopicRequest
+	18, // 20: danube_admin.TopicAdmin.SetSubscriptionDispatchConfig:input_type -> danube_admin.SetSubscriptionDispatchConfigRequest
+	19, // 21: danube_admin.TopicAdmin.GetSubscriptionDispatchConfig:input_type -> danube_admin.GetSubscriptionDispatchConfigRequest
+	5,  // 22: danube_admin.NamespaceAdmin.GetNamespaceTopics:output_type -> danube_admin.TopicListResponse
+	4,  // 23: danube_admin.NamespaceAdmin.CreateNamespace:output_type -> danube_admin.NamespaceResponse
+	4,  // 24: danube_admin.NamespaceAdmin.DeleteNamespace:output_type -> danube_admin.NamespaceResponse
+	8,  // 25: danube_admin.TopicAdmin.CreateTopic:output_type -> danube_admin.TopicResponse
+	8,  // 26: danube_admin.TopicAdmin.CreatePartitionedTopic:output_type -> danube_admin.TopicResponse
+	8,  // 27: danube_admin.TopicAdmin.DeleteTopic:output_type -> danube_admin.TopicResponse
+	8,  // 28: danube_admin.TopicAdmin.UnloadTopic:output_type -> danube_admin.TopicResponse
+	12, // 29: danube_admin.TopicAdmin.ListSubscriptions:output_type -> danube_admin.SubscriptionListResponse
+	11, // 30: danube_admin.TopicAdmin.Unsubscribe:output_type -> danube_admin.SubscriptionResponse
+	11, // 31: danube_admin.TopicAdmin.SetSubscriptionFailurePolicy:output_type -> danube_admin.SubscriptionResponse
+	16, // 32: danube_admin.TopicAdmin.GetSubscriptionFailurePolicy:output_type -> danube_admin.GetSubscriptionFailurePolicyResponse
+	22, // 33: danube_admin.TopicAdmin.DescribeTopic:output_type -> danube_admin.DescribeTopicResponse
+	11, // 34: danube_admin.TopicAdmin.SetSubscriptionDispatchConfig:output_type -> danube_admin.SubscriptionResponse
+	20, // 35: danube_admin.TopicAdmin.GetSubscriptionDispatchConfig:output_type -> danube_admin.GetSubscriptionDispatchConfigResponse
+	22, // [22:36] is the sub-list for method output_type
+	8,  // [8:22] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
 	8,  // [8:8] is the sub-list for extension extendee
 	0,  // [0:8] is the sub-list for field type_name

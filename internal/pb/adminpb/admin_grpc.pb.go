@@ -205,6 +205,7 @@ const (
 	TopicAdmin_CreateTopic_FullMethodName                   = "/danube_admin.TopicAdmin/CreateTopic"
 	TopicAdmin_CreatePartitionedTopic_FullMethodName        = "/danube_admin.TopicAdmin/CreatePartitionedTopic"
 	TopicAdmin_DeleteTopic_FullMethodName                   = "/danube_admin.TopicAdmin/DeleteTopic"
+	TopicAdmin_UnloadTopic_FullMethodName                   = "/danube_admin.TopicAdmin/UnloadTopic"
 	TopicAdmin_ListSubscriptions_FullMethodName             = "/danube_admin.TopicAdmin/ListSubscriptions"
 	TopicAdmin_Unsubscribe_FullMethodName                   = "/danube_admin.TopicAdmin/Unsubscribe"
 	TopicAdmin_SetSubscriptionFailurePolicy_FullMethodName  = "/danube_admin.TopicAdmin/SetSubscriptionFailurePolicy"
@@ -221,6 +222,7 @@ type TopicAdminClient interface {
 	CreateTopic(ctx context.Context, in *NewTopicRequest, opts ...grpc.CallOption) (*TopicResponse, error)
 	CreatePartitionedTopic(ctx context.Context, in *PartitionedTopicRequest, opts ...grpc.CallOption) (*TopicResponse, error)
 	DeleteTopic(ctx context.Context, in *TopicRequest, opts ...grpc.CallOption) (*TopicResponse, error)
+	UnloadTopic(ctx context.Context, in *TopicRequest, opts ...grpc.CallOption) (*TopicResponse, error)
 	ListSubscriptions(ctx context.Context, in *TopicRequest, opts ...grpc.CallOption) (*SubscriptionListResponse, error)
 	Unsubscribe(ctx context.Context, in *SubscriptionRequest, opts ...grpc.CallOption) (*SubscriptionResponse, error)
 	SetSubscriptionFailurePolicy(ctx context.Context, in *SetSubscriptionFailurePolicyRequest, opts ...grpc.CallOption) (*SubscriptionResponse, error)
@@ -262,6 +264,16 @@ func (c *topicAdminClient) DeleteTopic(ctx context.Context, in *TopicRequest, op
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(TopicResponse)
 	err := c.cc.Invoke(ctx, TopicAdmin_DeleteTopic_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *topicAdminClient) UnloadTopic(ctx context.Context, in *TopicRequest, opts ...grpc.CallOption) (*TopicResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TopicResponse)
+	err := c.cc.Invoke(ctx, TopicAdmin_UnloadTopic_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -345,6 +357,7 @@ type TopicAdminServer interface {
 	CreateTopic(context.Context, *NewTopicRequest) (*TopicResponse, error)
 	CreatePartitionedTopic(context.Context, *PartitionedTopicRequest) (*TopicResponse, error)
 	DeleteTopic(context.Context, *TopicRequest) (*TopicResponse, error)
+	UnloadTopic(context.Context, *TopicRequest) (*TopicResponse, error)
 	ListSubscriptions(context.Context, *TopicRequest) (*SubscriptionListResponse, error)
 	Unsubscribe(context.Context, *SubscriptionRequest) (*SubscriptionResponse, error)
 	SetSubscriptionFailurePolicy(context.Context, *SetSubscriptionFailurePolicyRequest) (*SubscriptionResponse, error)
@@ -370,6 +383,9 @@ func (UnimplementedTopicAdminServer) CreatePartitionedTopic(context.Context, *Pa
 }
 func (UnimplementedTopicAdminServer) DeleteTopic(context.Context, *TopicRequest) (*TopicResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteTopic not implemented")
+}
+func (UnimplementedTopicAdminServer) UnloadTopic(context.Context, *TopicRequest) (*TopicResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnloadTopic not implemented")
 }
 func (UnimplementedTopicAdminServer) ListSubscriptions(context.Context, *TopicRequest) (*SubscriptionListResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListSubscriptions not implemented")
@@ -463,6 +479,24 @@ func _TopicAdmin_DeleteTopic_Handler(srv interface{}, ctx context.Context, dec f
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(TopicAdminServer).DeleteTopic(ctx, req.(*TopicRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TopicAdmin_UnloadTopic_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TopicRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TopicAdminServer).UnloadTopic(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TopicAdmin_UnloadTopic_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TopicAdminServer).UnloadTopic(ctx, req.(*TopicRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -611,6 +645,10 @@ var TopicAdmin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteTopic",
 			Handler:    _TopicAdmin_DeleteTopic_Handler,
+		},
+		{
+			MethodName: "UnloadTopic",
+			Handler:    _TopicAdmin_UnloadTopic_Handler,
 		},
 		{
 			MethodName: "ListSubscriptions",
