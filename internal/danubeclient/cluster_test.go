@@ -28,6 +28,7 @@ var (
 	errProducerGone  = status.Error(codes.NotFound, "The producer with id 1001 does not exist")
 	errAckMoved      = status.Error(codes.Internal, "Error acknowledging message: Topic /default/t not found in registry")
 	errNackMoved     = status.Error(codes.Internal, "Error negatively acknowledging message: Topic /default/t not found in registry")
+	errAckNoSub      = status.Error(codes.Internal, "Error acknowledging message: Subscription not found")
 )
 
 // fakeCluster is a service broker that answers every lookup with a scripted
@@ -262,6 +263,9 @@ func TestAckAndNackFollowTheTopicWhenItMoves(t *testing.T) {
 		{"nack", mNack, errNackMoved, func(ctx context.Context, co *Consumer, id MessageID) error {
 			return co.Nack(ctx, id, 0, "retry")
 		}, func(b *fakeBroker) []uint64 { return b.nackedOffsets() }},
+		{"ack where the topic came back", mAck, errAckNoSub, func(ctx context.Context, co *Consumer, id MessageID) error {
+			return co.Ack(ctx, id)
+		}, func(b *fakeBroker) []uint64 { return b.ackedOffsets() }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)

@@ -70,7 +70,9 @@ func isNamespaceMissing(st *status.Status) bool {
 // closed; retry lookup/moved" or "…Topic … not found in registry" (send,
 // subscribe), "Not able to create the Producer: Unable to find the topic"
 // (create), and INTERNAL "Error acknowledging message: Topic … not found in
-// registry" (ack, nack; topic_registry.rs).
+// registry" (ack, nack; topic_registry.rs). A topic that came back to a
+// broker that served it before has no subscription there until the consumer
+// subscribes again: acks get INTERNAL "…: Subscription not found".
 func redoLookup(err error) bool {
 	st, ok := status.FromError(err)
 	if !ok {
@@ -85,7 +87,7 @@ func redoLookup(err error) bool {
 		return strings.Contains(msg, "retry lookup/moved") || strings.Contains(msg, "not found in registry") ||
 			strings.Contains(msg, "Not able to create the Producer: Unable to find the topic")
 	case codes.Internal:
-		return strings.Contains(msg, "not found in registry")
+		return strings.Contains(msg, "not found in registry") || strings.Contains(msg, "Subscription not found")
 	default:
 		return false
 	}
