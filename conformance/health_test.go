@@ -59,7 +59,6 @@ func sendRaw(t *testing.T, w wire, topic string, producerID uint64, payload stri
 // IDs and for a consumer whose stream went away, OK again after a takeover.
 func TestHealthCheckReportsClose(t *testing.T) {
 	is := is.New(t)
-	w := shared.wire(t)
 	topic := newTopic(t)
 	const (
 		producerKind = danubepb.HealthCheckRequest_Producer
@@ -68,7 +67,9 @@ func TestHealthCheckReportsClose(t *testing.T) {
 		closed       = danubepb.HealthCheckResponse_CLOSE
 	)
 
-	prod, err := w.producers.CreateProducer(opContext(t), &danubepb.ProducerRequest{
+	// In a cluster only the topic's owner knows its producers and consumers:
+	// every other broker answers CLOSE for them.
+	w, prod, err := shared.createProducerRaw(t, &danubepb.ProducerRequest{
 		RequestId: 1, ProducerName: "p", TopicName: topic, DispatchStrategy: danubepb.DispatchStrategy_Reliable,
 	})
 	is.NoErr(err)
@@ -110,7 +111,7 @@ func TestConsumerSurvivesForcedReconnect(t *testing.T) {
 	is := is.New(t)
 	topic, p, co := receivingConsumer(t)
 
-	w := shared.wire(t)
+	w := shared.ownerWire(t, topic)
 	sub, err := w.consumers.Subscribe(opContext(t), &danubepb.ConsumerRequest{
 		RequestId: 1, TopicName: topic, ConsumerName: "c", Subscription: "s",
 		SubscriptionType: danubepb.ConsumerRequest_Exclusive,
@@ -169,8 +170,8 @@ func receivingConsumer(t *testing.T) (string, *danubeclient.Producer, *danubecli
 // message.
 func TestReceiveStreamSendsHeadersAtOnce(t *testing.T) {
 	is := is.New(t)
-	w := shared.wire(t)
 	topic, _ := reliableTopic(t, nil)
+	w := shared.ownerWire(t, topic)
 	sub, err := w.consumers.Subscribe(opContext(t), &danubepb.ConsumerRequest{
 		RequestId: 1, TopicName: topic, ConsumerName: "c", Subscription: "s",
 		SubscriptionType: danubepb.ConsumerRequest_Exclusive,

@@ -86,7 +86,7 @@ func TestKeySharedEvictsAnInactiveConsumer(t *testing.T) {
 	opts := func(name string) danubeclient.ConsumerOptions {
 		return danubeclient.ConsumerOptions{Topic: topic, Name: name, Subscription: "s", Type: danubeclient.KeyShared}
 	}
-	w := shared.wire(t)
+	w := shared.ownerWire(t, topic)
 	sub, err := w.consumers.Subscribe(opContext(t), &danubepb.ConsumerRequest{
 		RequestId: 1, TopicName: topic, ConsumerName: "a", Subscription: "s",
 		SubscriptionType: danubepb.ConsumerRequest_KeyShared,

@@ -52,7 +52,7 @@ func TestMessageSizeLimit(t *testing.T) {
 
 	t.Run("the broker answers OUT_OF_RANGE", func(t *testing.T) {
 		is := is.New(t)
-		w := shared.wire(t)
+		w := shared.ownerWire(t, topic)
 		prod, err := w.producers.CreateProducer(opContext(t), &danubepb.ProducerRequest{
 			RequestId: 1, ProducerName: "raw", TopicName: topic, DispatchStrategy: danubepb.DispatchStrategy_Reliable,
 		})

@@ -97,8 +97,8 @@ func TestReaderLagSkipsMessagesForGood(t *testing.T) {
 // newest 256 follow (offsets 1..144 are lost).
 func TestReaderLagWhileTheConsumerIsAway(t *testing.T) {
 	is := is.New(t)
-	w := shared.wire(t)
 	topic, p := reliableTopic(t, nil)
+	w := shared.ownerWire(t, topic)
 	req := &danubepb.ConsumerRequest{
 		RequestId: 1, TopicName: topic, ConsumerName: "c", Subscription: "s",
 		SubscriptionType: danubepb.ConsumerRequest_Exclusive,

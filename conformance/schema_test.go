@@ -108,11 +108,20 @@ func TestSchemaRegistryBasics(t *testing.T) {
 	// A producer that creates the topic records its subject in the metadata
 	// store only; the loaded topic has none (broker_service.rs get_topic →
 	// create_topic → topic_control.rs ensure_local reads schema *config*, which
-	// nobody wrote). The next producer naming a subject assigns it.
-	t.Run("the creating producer's subject is not enforced", func(t *testing.T) {
+	// nobody wrote). The next producer naming a subject assigns it. In cluster
+	// mode that next producer is the creator itself: told to look the topic
+	// up again, it registers once more at the owner, where the topic is
+	// loaded, and so assigns its subject.
+	t.Run("the creating producer's subject is enforced only in cluster mode", func(t *testing.T) {
 		c := shared.client(t)
 		topic := newTopic(t)
 		schemaProducer(t, c, topic, "creator", subject)
+		if clusterMode(t) {
+			_, err := c.NewProducer(opContext(t), withSubject(topic, "second", other))
+			wantCode(t, err, codes.FailedPrecondition, "producer with another subject than the creator's")
+			schemaProducer(t, c, topic, "third", subject)
+			return
+		}
 		schemaProducer(t, c, topic, "second", other)
 		_, err := c.NewProducer(opContext(t), withSubject(topic, "third", subject))
 		wantCode(t, err, codes.FailedPrecondition, "producer with the creator's subject after another was assigned")
@@ -122,7 +131,7 @@ func TestSchemaRegistryBasics(t *testing.T) {
 		c := shared.client(t)
 		topic := newTopic(t)
 		newProducer(t, c, danubeclient.ProducerOptions{Topic: topic, Name: "plain", Dispatch: danubeclient.Reliable})
-		_, err := w.producers.CreateProducer(opContext(t), &danubepb.ProducerRequest{
+		_, err := shared.ownerWire(t, topic).producers.CreateProducer(opContext(t), &danubepb.ProducerRequest{
 			RequestId: 1, ProducerName: "p", TopicName: topic, DispatchStrategy: danubepb.DispatchStrategy_Reliable,
 			SchemaRef: &danubepb.SchemaReference{
 				Subject: subject + "-none", VersionRef: &danubepb.SchemaReference_UseLatest{UseLatest: true},
@@ -198,14 +207,23 @@ func TestSchemaRegistryErrorsAreInternal(t *testing.T) {
 // TestNewTopicTakesAnUnregisteredSubject pins broker v0.15.1: when a
 // producer's CreateProducer creates the topic, its subject is written to the
 // metadata store unchecked (topic_cluster.rs create_on_cluster_direct); only
-// producers on an already loaded topic get the subject validated.
+// producers on an already loaded topic get the subject validated. In cluster
+// mode the creating call is answered "redo the lookup", and the producer's
+// registration at the owner, where the topic is loaded, is validated and
+// refused.
 func TestNewTopicTakesAnUnregisteredSubject(t *testing.T) {
-	_, err := shared.wire(t).producers.CreateProducer(opContext(t), &danubepb.ProducerRequest{
+	req := &danubepb.ProducerRequest{
 		RequestId: 1, ProducerName: "p", TopicName: newTopic(t), DispatchStrategy: danubepb.DispatchStrategy_Reliable,
 		SchemaRef: &danubepb.SchemaReference{
 			Subject: uniqueName(t), VersionRef: &danubepb.SchemaReference_UseLatest{UseLatest: true},
 		},
-	})
+	}
+	if clusterMode(t) {
+		_, _, err := shared.createProducerRaw(t, req)
+		wantCode(t, err, codes.FailedPrecondition, "CreateProducer at the owner of a topic created with an unregistered subject")
+		return
+	}
+	_, err := shared.wire(t).producers.CreateProducer(opContext(t), req)
 	if err != nil {
 		t.Fatalf("CreateProducer creating a topic with an unregistered subject: %v, want success", err)
 	}

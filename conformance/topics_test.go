@@ -100,7 +100,7 @@ func TestTopicNameValidation(t *testing.T) {
 			{"default", codes.InvalidArgument},
 			{"/default/a b", codes.InvalidArgument},
 			{"/default/" + fresh, codes.NotFound},
-			{"/default/", codes.NotFound},                    // empty topic part passes the format check
+			{"/default/", emptyTopicLookup(t)},               // empty topic part passes the format check
 			{"x/default/" + fresh, codes.NotFound},           // 3 parts: no leading '/' needed
 			{"/x/default/" + fresh, codes.InvalidArgument},   // 4 parts
 			{"default/" + fresh, codes.InvalidArgument},      // 2 parts
@@ -124,6 +124,18 @@ func TestTopicNameValidation(t *testing.T) {
 		})
 		wantCode(t, err, codes.InvalidArgument, "Subscribe")
 	})
+}
+
+// emptyTopicLookup is the code of TopicLookup("/default/"). In cluster mode
+// the broker finds a topic's owner by searching the assignment keys for the
+// name as a substring (resources/cluster.rs get_broker_for_topic), so
+// "/default/" finds the owner of any assigned topic in the namespace.
+func emptyTopicLookup(t *testing.T) codes.Code {
+	t.Helper()
+	if clusterMode(t) {
+		return codes.OK
+	}
+	return codes.NotFound
 }
 
 func TestOnlyProducersCreateTopics(t *testing.T) {
@@ -162,7 +174,12 @@ func TestOnlyProducersCreateTopics(t *testing.T) {
 	is.Equal(got, []string{topic})
 	look, err := w.discovery.TopicLookup(opContext(t), &danubepb.TopicLookupRequest{RequestId: 3, Topic: topic})
 	is.NoErr(err)
-	is.Equal(look.ResponseType, danubepb.TopicLookupResponse_Connect)
+	if clusterMode(t) {
+		// Connect when the broker asked owns the topic, Redirect otherwise.
+		is.Equal(look.ConnectUrl, ownerURL(t, topic))
+	} else {
+		is.Equal(look.ResponseType, danubepb.TopicLookupResponse_Connect)
+	}
 	subscribe(t, c, danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
 }
 
@@ -202,12 +219,11 @@ func TestDispatchStrategyIsFixedByTheFirstProducer(t *testing.T) {
 
 func TestProducerNameReuseIsIdempotent(t *testing.T) {
 	is := is.New(t)
-	w := shared.wire(t)
 	topic := newTopic(t)
 	req := &danubepb.ProducerRequest{
 		RequestId: 1, ProducerName: "same", TopicName: topic, DispatchStrategy: danubepb.DispatchStrategy_Reliable,
 	}
-	first, err := w.producers.CreateProducer(opContext(t), req)
+	w, first, err := shared.createProducerRaw(t, req)
 	is.NoErr(err)
 	second, err := w.producers.CreateProducer(opContext(t), req)
 	is.NoErr(err)                                 // the same name again is not an error
