@@ -253,7 +253,7 @@ func TestTopicMovesMidStream(t *testing.T) {
 	if got.err != nil {
 		t.Errorf("receive: %v", got.err)
 	}
-	if len(owners) != moves+1 {
+	if len(owners) != moves+1 && !stalled { // a stalled producer stops before the next move
 		t.Errorf("the topic moved %d times, want %d", len(owners)-1, moves)
 	}
 	if len(lost) == 0 && !stalled {
