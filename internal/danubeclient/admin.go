@@ -37,7 +37,7 @@ func (a *Admin) Close() error { return a.c.Close() }
 // do runs one admin call with the client's retry policy and classifies its
 // error; ok=false in the reply becomes an error too.
 func (a *Admin) do(ctx context.Context, what string, call func(ctx context.Context) (bool, error)) error {
-	err := retry(ctx, a.c.retry, nil, func(ctx context.Context) error {
+	err := retry(ctx, a.c.retry, func(ctx context.Context) error {
 		cctx, cancel := a.c.callCtx(ctx)
 		defer cancel()
 		ok, err := call(cctx)

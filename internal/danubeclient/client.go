@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
@@ -92,6 +93,7 @@ type Client struct {
 	// warnedUnspecified is set once the broker's unspecified advertised
 	// address has been warned about.
 	warnedUnspecified atomic.Bool
+	lookups           singleflight.Group // one TopicLookup per topic in flight
 
 	mu      sync.Mutex
 	closed  bool

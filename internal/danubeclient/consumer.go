@@ -340,18 +340,18 @@ func (pc *partConsumer) what() string {
 }
 
 // subscribe looks the topic up and registers the consumer; with a known
-// consumer name the broker hands back the same consumer (takeover).
+// consumer name the broker hands back the same consumer (takeover). Each
+// attempt looks the topic up again, so an answer that another broker serves
+// the topic leads to the owner.
 func (pc *partConsumer) subscribe(ctx context.Context) (*consumerSession, error) {
 	o := &pc.co.opts
 	c := pc.co.c
 	var s *consumerSession
-	last := c.service
-	err := retry(ctx, c.retry, nil, func(ctx context.Context) error {
+	err := c.retryRouted(ctx, "subscribe "+pc.what(), pc.topic, c.retry, nil, func(ctx context.Context) (*route, error) {
 		r, err := c.lookupOnce(ctx, pc.topic)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		last = r
 		cctx, cancel := c.callCtx(ctx)
 		defer cancel()
 		resp, err := danubepb.NewConsumerServiceClient(r.cc).Subscribe(r.outgoing(cctx), &danubepb.ConsumerRequest{
@@ -363,13 +363,13 @@ func (pc *partConsumer) subscribe(ctx context.Context) (*consumerSession, error)
 			KeyFilters:       o.KeyFilters,
 		})
 		if err != nil {
-			return err
+			return r, err
 		}
 		s = &consumerSession{id: resp.GetConsumerId(), r: r}
-		return nil
+		return r, nil
 	})
 	if err != nil {
-		return nil, last.decorate(classify("subscribe "+pc.what(), err))
+		return nil, err
 	}
 	return s, nil
 }
@@ -434,10 +434,11 @@ func errOrEOF(err error) string {
 }
 
 // healable reports the stream errors a resubscribe fixes: end of stream
-// (takeover, broker shutdown), a CLOSE from the health check, an unknown
-// consumer (broker restart) and transient errors.
+// (takeover, broker shutdown, topic moved), a CLOSE from the health check, an
+// unknown consumer (broker restart, topic moved), an answer that another
+// broker serves the topic, and transient errors.
 func healable(err error) bool {
-	if err == nil || errors.Is(err, errRestart) || IsTransient(err) {
+	if err == nil || errors.Is(err, errRestart) || IsTransient(err) || redoLookup(err) {
 		return true
 	}
 	//exhaustive:ignore // the codes listed heal; every other code is permanent
@@ -546,20 +547,33 @@ func (pc *partConsumer) received(m *danubepb.StreamMessage) *ReceivedMessage {
 }
 
 // call runs a unary consumer call on the partition's current broker,
-// retrying transient errors.
+// retrying transient errors. When the broker answers that it no longer serves
+// the topic (it moved), the partition's stream is restarted so the receive
+// loop resubscribes at the new owner, and the call is retried there. The new
+// owner ignores an ack for a message it has not delivered itself and
+// delivers that message again: at-least-once.
 func (pc *partConsumer) call(ctx context.Context, what string,
 	fn func(context.Context, danubepb.ConsumerServiceClient) error,
 ) error {
 	c := pc.co.c
-	var r *route
-	err := retry(ctx, c.retry, pc.co.closed, func(ctx context.Context) error {
-		r = pc.cur.Load().r
+	return c.retryRouted(ctx, what, pc.topic, c.retry, pc.co.closed, func(ctx context.Context) (*route, error) {
+		s := pc.cur.Load()
 		cctx, cancel := c.callCtx(ctx)
 		defer cancel()
-		return fn(r.outgoing(cctx), danubepb.NewConsumerServiceClient(r.cc))
+		err := fn(s.r.outgoing(cctx), danubepb.NewConsumerServiceClient(s.r.cc))
+		if redoLookup(err) {
+			pc.resubscribeFrom(s)
+		}
+		return s.r, err
 	})
-	if err != nil {
-		return r.decorate(classify(what, err))
+}
+
+// resubscribeFrom ends the stream of session stale, if it is still the
+// current one, so the receive loop subscribes again (with a fresh lookup).
+func (pc *partConsumer) resubscribeFrom(stale *consumerSession) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.cur.Load() == stale && pc.cancelStream != nil {
+		pc.cancelStream()
 	}
-	return nil
 }

@@ -13,7 +13,19 @@
 // Connections: one lazily dialled gRPC connection per broker address, shared
 // by every producer and consumer of a Client. A topic lookup (NOT_FOUND means
 // "not created yet": use the service URL, where a producer creates it) tells
-// which address serves a topic.
+// which address serves a topic; concurrent lookups of a topic share one call.
+//
+// Clusters: a broker that does not serve a topic answers "redo the lookup"
+// (another broker owns it, or, after a producer created it, the cluster has
+// yet to assign it), and a topic unloaded to another broker answers the calls
+// still under way with "draining", "not found in registry" or an unknown
+// producer or consumer. The client then looks the topic up again under the
+// retry policy's backoff and re-creates the producer or resubscribes under
+// the same name at the new owner (logged at debug, one line per redo); acks
+// and nacks follow. When the retries run out the error wraps ErrTopicMoved
+// and names the topic and the broker that answered. Schema-registry and
+// StorageService calls are answered from the cluster's metadata by any
+// broker, so they stay on the service URL.
 //
 // Producing: Send makes one call and waits (the official clients' pattern).
 // SendAsync pipelines: up to MaxInFlight sends are outstanding across the

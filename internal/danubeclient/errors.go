@@ -25,6 +25,10 @@ var (
 	ErrBrokerUnreachable = errors.New("danube: broker unreachable")
 	// ErrAlreadyExists reports an admin call that found the topic already there.
 	ErrAlreadyExists = errors.New("danube: already exists")
+	// ErrTopicMoved reports that the brokers kept answering that another
+	// broker serves the topic (or that the cluster had not yet assigned it)
+	// until the retry policy ran out.
+	ErrTopicMoved = errors.New("danube: the topic is served by another broker")
 )
 
 // IsTransient reports whether err is worth retrying (UNAVAILABLE,
@@ -54,6 +58,49 @@ func IsTransient(err error) bool {
 
 func isNamespaceMissing(st *status.Status) bool {
 	return st.Code() == codes.Unavailable && strings.Contains(st.Message(), "Unable to find the namespace")
+}
+
+// redoLookup reports the broker's answers to a call that reached a broker
+// not serving the topic: look the topic up again and retry at its owner. In
+// cluster mode a broker answers UNAVAILABLE "…served by another broker, redo
+// the Lookup request" when another broker owns the topic and "…need to redo
+// the lookup…" after a producer created it (broker_service.rs get_topic). A
+// topic that is unloaded (moved) while calls are under way gives
+// PERMISSION_DENIED "Unable to publish the message: Topic … is draining or
+// closed; retry lookup/moved" or "…Topic … not found in registry" (send,
+// subscribe), "Not able to create the Producer: Unable to find the topic"
+// (create), and INTERNAL "Error acknowledging message: Topic … not found in
+// registry" (ack, nack; topic_registry.rs). A topic that came back to a
+// broker that served it before has no subscription there until the consumer
+// subscribes again: acks get INTERNAL "…: Subscription not found".
+func redoLookup(err error) bool {
+	st, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	msg := st.Message()
+	//exhaustive:ignore // only these codes carry a redirect
+	switch st.Code() {
+	case codes.Unavailable:
+		return strings.Contains(strings.ToLower(msg), "redo the lookup")
+	case codes.PermissionDenied:
+		return strings.Contains(msg, "retry lookup/moved") || strings.Contains(msg, "not found in registry") ||
+			strings.Contains(msg, "Not able to create the Producer: Unable to find the topic")
+	case codes.Internal:
+		return strings.Contains(msg, "not found in registry") || strings.Contains(msg, "Subscription not found")
+	default:
+		return false
+	}
+}
+
+// movedError is the error once the retries ran out while brokers kept
+// answering that they do not serve the topic: it names the broker that
+// answered last and what to check.
+func movedError(what string, r *route, err error) error {
+	return fmt.Errorf("%s: the broker at %s still answers that it does not serve the topic after every retry: "+
+		"check that each broker's advertised address is reachable from this host and that the cluster has "+
+		"assigned the topic to a broker (danube-admin topics describe), or allow more retries: %w: %w",
+		what, r.connectURL, ErrTopicMoved, err)
 }
 
 // firstOf reports the first of the per-partition errors and how many

@@ -37,6 +37,7 @@ type fakeBroker struct {
 	calls       map[string]int
 	seen        []seenCall
 	failNext    map[string][]error
+	refused     map[string]error // every call of the method fails with it
 	acks, nacks []*danubepb.MsgID
 	nackDelays  []uint64
 
@@ -91,6 +92,7 @@ func newFakeBroker(tb testing.TB, opts ...fakeOption) *fakeBroker {
 		consumers:   map[uint64]*fakeConsumer{},
 		calls:       map[string]int{},
 		failNext:    map[string][]error{},
+		refused:     map[string]error{},
 		nextID:      1000,
 	}
 	sopts := []grpc.ServerOption{
@@ -136,7 +138,7 @@ func (b *fakeBroker) intercept(ctx context.Context, method string) error {
 		b.failNext[method] = errs[1:]
 		return errs[0]
 	}
-	return nil
+	return b.refused[method]
 }
 
 // failNextCalls makes the next calls of method fail with errs, in order.
@@ -144,6 +146,13 @@ func (b *fakeBroker) failNextCalls(method string, errs ...error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.failNext[method] = append(b.failNext[method], errs...)
+}
+
+// refuse makes every later call of method fail with err (nil: accept again).
+func (b *fakeBroker) refuse(method string, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refused[method] = err
 }
 
 func (b *fakeBroker) callCount(method string) int {
@@ -161,12 +170,16 @@ func (b *fakeBroker) stored(topic string) []*danubepb.StreamMessage {
 	return nil
 }
 
-func (b *fakeBroker) ackedOffsets() []uint64 {
+func (b *fakeBroker) ackedOffsets() []uint64 { return b.offsetsOf(&b.acks) }
+
+func (b *fakeBroker) nackedOffsets() []uint64 { return b.offsetsOf(&b.nacks) }
+
+func (b *fakeBroker) offsetsOf(ids *[]*danubepb.MsgID) []uint64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := make([]uint64, 0, len(b.acks))
-	for _, a := range b.acks {
-		out = append(out, a.GetTopicOffset())
+	out := make([]uint64, 0, len(*ids))
+	for _, id := range *ids {
+		out = append(out, id.GetTopicOffset())
 	}
 	return out
 }

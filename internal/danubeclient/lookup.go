@@ -2,6 +2,7 @@ package danubeclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -88,7 +89,7 @@ func (c *Client) Partitions(ctx context.Context, topic string) ([]string, error)
 		return nil, err
 	}
 	var names []string
-	err := retry(ctx, c.retry, nil, func(ctx context.Context) error {
+	err := retry(ctx, c.retry, func(ctx context.Context) error {
 		cctx, cancel := c.callCtx(ctx)
 		defer cancel()
 		resp, err := danubepb.NewDiscoveryClient(c.service.cc).TopicPartitions(cctx,
@@ -154,7 +155,7 @@ func partitionIndex(s string) (int, bool) {
 // lookup finds the broker serving topic, retrying transient errors.
 func (c *Client) lookup(ctx context.Context, topic string) (*route, error) {
 	var r *route
-	err := retry(ctx, c.retry, nil, func(ctx context.Context) error {
+	err := retry(ctx, c.retry, func(ctx context.Context) error {
 		var err error
 		r, err = c.lookupOnce(ctx, topic)
 		return err
@@ -165,13 +166,40 @@ func (c *Client) lookup(ctx context.Context, topic string) (*route, error) {
 	return r, nil
 }
 
-// lookupOnce asks the service URL which broker serves topic. A topic that
-// does not exist yet (NOT_FOUND) is served by the service URL, where a
-// producer will create it. Errors are returned unclassified.
+// lookupOnce asks the service URL which broker serves topic. Concurrent
+// lookups of one topic share a single call, so producers, consumers and
+// their partitions healing at once after the topic moved do not flood the
+// broker. A topic that does not exist yet (NOT_FOUND) is served by the
+// service URL, where a producer will create it; in cluster mode the same
+// answer comes until the cluster has assigned a new topic, and that broker
+// then asks for another lookup. Errors are returned unclassified.
 func (c *Client) lookupOnce(ctx context.Context, topic string) (*route, error) {
-	cctx, cancel := c.callCtx(ctx)
-	defer cancel()
-	resp, err := danubepb.NewDiscoveryClient(c.service.cc).TopicLookup(cctx,
+	// The shared call must not end with one caller's context; it is bounded
+	// like any call, and each caller waits only as long as its own context.
+	timeout := c.callTimeout
+	if timeout <= 0 {
+		timeout = defaultCallTimeout
+	}
+	shared := context.WithoutCancel(ctx)
+	res := c.lookups.DoChan(topic, func() (any, error) {
+		lctx, cancel := context.WithTimeout(shared, timeout)
+		defer cancel()
+		return c.lookupCall(lctx, topic)
+	})
+	select {
+	case r := <-res:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		rt, _ := r.Val.(*route)
+		return rt, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("look up topic %q: %w", topic, ctx.Err())
+	}
+}
+
+func (c *Client) lookupCall(ctx context.Context, topic string) (*route, error) {
+	resp, err := danubepb.NewDiscoveryClient(c.service.cc).TopicLookup(ctx,
 		&danubepb.TopicLookupRequest{RequestId: c.reqID.Add(1), Topic: topic})
 	if status.Code(err) == codes.NotFound {
 		return c.service, nil
@@ -206,6 +234,44 @@ func (c *Client) lookupOnce(ctx context.Context, topic string) (*route, error) {
 		return nil, fmt.Errorf("look up topic %q: %w", topic, err)
 	}
 	return r, nil
+}
+
+// retryRouted runs a call about topic under policy: transient errors and the
+// broker's answers that ask for another lookup (redoLookup) are retried with
+// backoff, each attempt routed by a fresh lookup inside call, which returns
+// the route it used. Each redo is logged at debug. The error names what
+// failed and the broker that answered last; stop ends retry waits early.
+func (c *Client) retryRouted(ctx context.Context, what, topic string, policy RetryPolicy, stop <-chan struct{},
+	call func(ctx context.Context) (*route, error),
+) error {
+	last := c.service
+	var redo error // the previous attempt's answer, when it asked for another lookup
+	redos := 0
+	err := policy.run(ctx, stop, func(err error) bool { return redoLookup(err) || IsTransient(err) },
+		func(ctx context.Context) error {
+			if redo != nil {
+				redos++
+				c.log.DebugContext(ctx, "the broker does not serve the topic: looking it up again", "topic", topic,
+					"broker", last.connectURL, "answer", status.Convert(redo).Message(), "redo", redos)
+			}
+			r, err := call(ctx)
+			if r != nil {
+				last = r
+			}
+			redo = nil
+			if redoLookup(err) {
+				redo = err
+			}
+			return err
+		})
+	switch {
+	case err == nil:
+		return nil
+	case redoLookup(err) && ctx.Err() == nil && !errors.Is(err, ErrClosed):
+		return movedError(what, last, err)
+	default:
+		return last.decorate(classify(what, err))
+	}
 }
 
 // unspecifiedHost reports whether a URL's host is 0.0.0.0 or [::].

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
@@ -294,15 +295,17 @@ func (pp *partProducer) start(ctx context.Context) error {
 
 // create looks the topic up and registers the producer. The broker answers a
 // known (topic, name) with the existing id, so this is also the reconnect.
+// Each attempt looks the topic up again, so an answer that another broker
+// serves the topic (or, in cluster mode, that the topic was just created and
+// awaits its broker) leads to the owner.
 func (pp *partProducer) create(ctx context.Context, policy RetryPolicy) (*producerSession, error) {
 	var s *producerSession
-	last := pp.c.service
-	err := retry(ctx, policy, nil, func(ctx context.Context) error {
+	what := fmt.Sprintf("create producer %q on topic %q", pp.name, pp.topic)
+	err := pp.c.retryRouted(ctx, what, pp.topic, policy, nil, func(ctx context.Context) (*route, error) {
 		r, err := pp.c.lookupOnce(ctx, pp.topic)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		last = r
 		cctx, cancel := pp.c.callCtx(ctx)
 		defer cancel()
 		resp, err := danubepb.NewProducerServiceClient(r.cc).CreateProducer(r.outgoing(cctx), &danubepb.ProducerRequest{
@@ -314,13 +317,13 @@ func (pp *partProducer) create(ctx context.Context, policy RetryPolicy) (*produc
 			DispatchStrategy:   pp.dispatch,
 		})
 		if err != nil {
-			return err
+			return r, err
 		}
 		s = &producerSession{id: resp.GetProducerId(), r: r}
-		return nil
+		return r, nil
 	})
 	if err != nil {
-		return nil, last.decorate(classify(fmt.Sprintf("create producer %q on topic %q", pp.name, pp.topic), err))
+		return nil, err
 	}
 	return s, nil
 }
@@ -436,8 +439,10 @@ func (pp *partProducer) fill(b *sendBuf, s *producerSession, m *Message) *sendBu
 }
 
 // send delivers one message: transient errors are retried with backoff, a
-// producer the broker forgot (restart) is re-created and the message sent
-// again, anything else is returned at once. stop ends retry waits early.
+// producer the broker forgot (restart, topic moved) is re-created and the
+// message sent again, an answer that the topic is now served elsewhere is
+// followed by a lookup and a re-create at the new owner, anything else is
+// returned at once. stop ends retry waits early.
 func (pp *partProducer) send(ctx context.Context, m *Message, stop <-chan struct{}) error {
 	retries, recreations := 0, 0
 	policy := pp.c.retry
@@ -448,6 +453,7 @@ func (pp *partProducer) send(ctx context.Context, m *Message, stop <-chan struct
 			return nil
 		}
 		what := fmt.Sprintf("send to topic %q (producer %q)", pp.topic, pp.name)
+		moved := redoLookup(err)
 		switch {
 		case ctx.Err() != nil:
 			return s.r.decorate(fmt.Errorf("%s: %w; last error: %w", what, ctx.Err(), err))
@@ -459,26 +465,48 @@ func (pp *partProducer) send(ctx context.Context, m *Message, stop <-chan struct
 			if rerr := pp.recreate(ctx, s, policy); rerr != nil {
 				return fmt.Errorf("%s: the broker lost the producer and re-creating it failed: %w", what, rerr)
 			}
-		case IsTransient(err):
+		case moved || IsTransient(err):
 			retries++
-			if policy.exhausted(retries) {
-				return s.r.decorate(classify(fmt.Sprintf("%s: gave up after %d retries", what, retries-1), err))
-			}
-			if serr := sleep(ctx, policy.Backoff(retries-1), stop); serr != nil {
-				return s.r.decorate(fmt.Errorf("%s: %w while retrying; last error: %w", what, serr, err))
-			}
-			if retries >= 2 {
-				// The topic may have moved or the broker restarted: look it up
-				// and register again (same name, so the same producer).
-				// One attempt: the send's own retries already pace this loop.
-				if rerr := pp.recreate(ctx, s, noRetry); rerr != nil && !IsTransient(rerr) {
-					return fmt.Errorf("%s: %w", what, rerr)
-				}
+			if err := pp.retryAfter(ctx, what, s, err, retries, stop); err != nil {
+				return err
 			}
 		default:
 			return classify(what, err)
 		}
 	}
+}
+
+// retryAfter waits out retryable send error err, the retries-th, and, when
+// the topic moved (or may have: the broker restarted), looks the topic up
+// and registers the producer again (same name, so the same producer). It
+// returns the error to give up with, nil to send again.
+func (pp *partProducer) retryAfter(ctx context.Context, what string, s *producerSession, err error, retries int,
+	stop <-chan struct{},
+) error {
+	policy := pp.c.retry
+	moved := redoLookup(err)
+	if policy.exhausted(retries) {
+		what = fmt.Sprintf("%s: gave up after %d retries", what, retries-1)
+		if moved {
+			return movedError(what, s.r, err)
+		}
+		return s.r.decorate(classify(what, err))
+	}
+	if serr := sleep(ctx, policy.Backoff(retries-1), stop); serr != nil {
+		return s.r.decorate(fmt.Errorf("%s: %w while retrying; last error: %w", what, serr, err))
+	}
+	if moved {
+		pp.c.log.DebugContext(ctx, "the broker does not serve the topic any more: looking it up again",
+			"topic", pp.topic, "producer", pp.name, "broker", s.r.connectURL,
+			"answer", status.Convert(err).Message(), "retry", retries)
+	}
+	if moved || retries >= 2 {
+		// One attempt: the send loop paces the retries.
+		if rerr := pp.recreate(ctx, s, noRetry); rerr != nil && !IsTransient(rerr) && !redoLookup(rerr) {
+			return fmt.Errorf("%s: %w", what, rerr)
+		}
+	}
+	return nil
 }
 
 func (pp *partProducer) sendOnce(ctx context.Context, s *producerSession, m *Message) error {

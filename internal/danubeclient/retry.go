@@ -81,10 +81,9 @@ func (r RetryPolicy) Do(ctx context.Context, retryable func(error) bool, call fu
 	return r.run(ctx, nil, retryable, call)
 }
 
-// retry retries the transient errors of a client call, and stops when the
-// client closes (stop).
-func retry(ctx context.Context, r RetryPolicy, stop <-chan struct{}, call func(context.Context) error) error {
-	return r.run(ctx, stop, IsTransient, call)
+// retry retries the transient errors of a client call.
+func retry(ctx context.Context, r RetryPolicy, call func(context.Context) error) error {
+	return r.run(ctx, nil, IsTransient, call)
 }
 
 // run is Do that also ends when stop closes. The last error is returned

@@ -47,12 +47,13 @@ type resolvedSchema struct {
 }
 
 // resolveSchema finds the schema id and version a reference stands for, on
-// the service URL (the registry is not topic-routed).
+// the service URL: the registry is not topic-routed (every broker of a
+// cluster reads it from the metadata store), so there is no owner to follow.
 func (c *Client) resolveSchema(ctx context.Context, ref *SchemaRef) (*resolvedSchema, error) {
 	what := fmt.Sprintf("resolve schema subject %q", ref.Subject)
 	reg := schemapb.NewSchemaRegistryClient(c.service.cc)
 	var latest *schemapb.GetSchemaResponse
-	err := retry(ctx, c.retry, nil, func(ctx context.Context) error {
+	err := retry(ctx, c.retry, func(ctx context.Context) error {
 		cctx, cancel := c.callCtx(ctx)
 		defer cancel()
 		var err error
@@ -72,7 +73,7 @@ func (c *Client) resolveSchema(ctx context.Context, ref *SchemaRef) (*resolvedSc
 		return nil, fmt.Errorf("%s: version %d does not exist (latest is %d)", what, ref.Version, latest.GetVersion())
 	}
 	var pinned *schemapb.GetSchemaResponse
-	err = retry(ctx, c.retry, nil, func(ctx context.Context) error {
+	err = retry(ctx, c.retry, func(ctx context.Context) error {
 		cctx, cancel := c.callCtx(ctx)
 		defer cancel()
 		v := ref.Version
