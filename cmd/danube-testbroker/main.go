@@ -57,19 +57,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("parse flags: %w", err)
 	}
 
-	var opts []danubetest.Option
-	if *brokers == 1 {
-		opts = append(opts, danubetest.WithAddr(*addr), danubetest.WithAdminAddr(*adminAddr))
-	} else if *addr != "127.0.0.1:0" || *adminAddr != "127.0.0.1:0" {
-		return fmt.Errorf("-brokers %d: the brokers of a cluster listen on random ports: pass -addr 127.0.0.1:0 -admin-addr 127.0.0.1:0", *brokers)
-	}
-	opts = append(opts,
+	opts := []danubetest.Option{
 		danubetest.WithMaxUnacked(*maxUnacked),
 		danubetest.WithAckTimeout(*ackTimeout),
 		danubetest.WithHeartbeat(*heartbeat),
 		danubetest.WithRedeliveryBaseDelay(*baseDelay),
 		danubetest.WithLiveBuffer(*liveBuffer),
-	)
+	}
 	if *namespaces != "" {
 		opts = append(opts, danubetest.WithNamespaces(strings.Split(*namespaces, ",")...))
 	}
@@ -86,31 +80,21 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer closeStore()
 	opts = append(opts, segOpts...)
-	if (*tlsCert == "") != (*tlsKey == "") {
-		return errors.New("-tls-cert and -tls-key must be given together")
+	tlsOpts, err := tlsOptions(*tlsCert, *tlsKey)
+	if err != nil {
+		return err
 	}
-	if *tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
-		if err != nil {
-			return fmt.Errorf("load -tls-cert/-tls-key: %w", err)
-		}
-		opts = append(opts, danubetest.WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
-	}
+	opts = append(opts, tlsOpts...)
 
-	all, closeAll, err := start(*brokers, opts)
+	all, closeAll, err := start(*brokers, *addr, *adminAddr, opts)
 	if err != nil {
 		return fmt.Errorf("start broker: %w", err)
 	}
 	b := all[0]
-	for i, b := range all {
+	for _, b := range all {
 		b.Delay(danubepb.ProducerService_SendMessage_FullMethodName, *sendDelay)
-		if i == 0 { // where clients start
-			fmt.Fprintf(out, "danube-testbroker: service URL %s\n", b.URL())
-			fmt.Fprintf(out, "danube-testbroker: admin URL   %s\n", b.AdminURL())
-			continue
-		}
-		fmt.Fprintf(out, "danube-testbroker: broker %d URL %s admin %s\n", i+1, b.URL(), b.AdminURL())
 	}
+	announce(out, all)
 
 	if where := cmp.Or(*segmentDir, *storageRoot); where != "" {
 		fmt.Fprintf(out, "danube-testbroker: segments    %s\n", where)
@@ -127,15 +111,43 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-// start runs one broker, or n brokers of one cluster; the returned func
-// closes them.
-func start(n int, opts []danubetest.Option) ([]*danubetest.Broker, func(), error) {
+// tlsOptions serves TLS with the certificate and key files, when given.
+func tlsOptions(certFile, keyFile string) ([]danubetest.Option, error) {
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("-tls-cert and -tls-key must be given together")
+	}
+	if certFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load -tls-cert/-tls-key: %w", err)
+	}
+	return []danubetest.Option{danubetest.WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})}, nil
+}
+
+// announce prints the brokers' URLs; the first broker's is where clients
+// start.
+func announce(out io.Writer, brokers []*danubetest.Broker) {
+	fmt.Fprintf(out, "danube-testbroker: service URL %s\n", brokers[0].URL())
+	fmt.Fprintf(out, "danube-testbroker: admin URL   %s\n", brokers[0].AdminURL())
+	for i, b := range brokers[1:] {
+		fmt.Fprintf(out, "danube-testbroker: broker %d URL %s admin %s\n", i+2, b.URL(), b.AdminURL())
+	}
+}
+
+// start runs one broker on addr and adminAddr, or n brokers of one cluster
+// on random ports; the returned func closes them.
+func start(n int, addr, adminAddr string, opts []danubetest.Option) ([]*danubetest.Broker, func(), error) {
 	if n == 1 {
-		b, err := danubetest.New(opts...)
+		b, err := danubetest.New(append(opts, danubetest.WithAddr(addr), danubetest.WithAdminAddr(adminAddr))...)
 		if err != nil {
 			return nil, nil, err
 		}
 		return []*danubetest.Broker{b}, b.Close, nil
+	}
+	if addr != "127.0.0.1:0" || adminAddr != "127.0.0.1:0" {
+		return nil, nil, fmt.Errorf("-brokers %d: the brokers of a cluster listen on random ports: pass -addr 127.0.0.1:0 -admin-addr 127.0.0.1:0", n)
 	}
 	c, err := danubetest.NewCluster(n, opts...)
 	if err != nil {
