@@ -160,6 +160,21 @@ func TestBrokerRestartBeforeTheFirstAcknowledgement(t *testing.T) {
 				t.Fatal(err)
 			}
 			release()
+			// A message published after the restart but before the source
+			// subscribes again is skipped (the reloaded subscription starts
+			// at Latest) and, with nothing published after it, never seen:
+			// no later offset reveals the gap. So publish once every
+			// partition's subscription is back.
+			if err := faults.Poll(ctx, "the source to subscribe again on every partition", func() bool {
+				for _, part := range (&faults.Config{Topic: "/default/faults", Partitions: partitions}).PartitionTopics() {
+					if st, _ := b.Subscription(part, "faults"); !st.Loaded || len(st.Active) == 0 {
+						return false
+					}
+				}
+				return true
+			}); err != nil {
+				t.Fatal(err)
+			}
 			// Published after the restart. With Danube's 256-message live
 			// buffer (the test broker's default) the fresh subscription can
 			// also skip some of these while Conduit catches up.
