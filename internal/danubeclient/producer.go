@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
 
@@ -384,7 +382,7 @@ func (pp *partProducer) checkSize(m *Message) error {
 		}
 	}
 	b := pp.fill(getSendBuf(), &producerSession{r: pp.c.service}, m)
-	size := proto.Size(&b.msg)
+	size := sizeStreamMessage(&b.msg)
 	putSendBuf(b)
 	if size <= MaxMessageSize {
 		return nil
