@@ -1,7 +1,9 @@
 package danubeclient
 
 import (
+	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/encoding"
 	grpcproto "google.golang.org/grpc/encoding/proto"
@@ -12,13 +14,15 @@ import (
 )
 
 // codec encodes the messages sent once per message (SendMessage and Ack
-// requests) with hand-written encoders and everything else with gRPC's
-// protobuf codec. The generic encoder walks the attributes map by
-// reflection, allocating for every key and value twice (once to size the
-// message, once to write it): a tenth of the client's CPU per message.
+// requests) and decodes the messages delivered to consumers with
+// hand-written code, and everything else with gRPC's protobuf codec. The
+// generic code walks the attributes map by reflection, allocating for every
+// key and value (twice when encoding: once to size the message, once to
+// write it): a tenth of the client's CPU per message.
 //
 // The encoders write the fields the client sets; they do not write unknown
-// fields, which messages built by this package never carry.
+// fields, which messages built by this package never carry. The decoder
+// skips fields it does not know, as the client reads none.
 type codec struct{ proto encoding.CodecV2 }
 
 func newCodec() codec {
@@ -46,6 +50,15 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
+	if m, ok := v.(*danubepb.StreamMessage); ok {
+		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+		defer buf.Free()
+		m.Reset()
+		if err := decodeStreamMessage(buf.ReadOnlyData(), m); err != nil {
+			return fmt.Errorf("decode a delivered message: %w", err)
+		}
+		return nil
+	}
 	if err := c.proto.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("decode %T: %w", v, err)
 	}
@@ -221,4 +234,137 @@ func appendAckRequest(b []byte, m *danubepb.AckRequest) []byte {
 	b = appendVarint(b, ackRequestID, m.RequestId)
 	b = appendMsgID(b, ackMsgID, m.MsgId)
 	return appendString(b, ackSubscriptionName, m.SubscriptionName)
+}
+
+// decodeStreamMessage reads a StreamMessage as the protobuf library does:
+// the last value of a repeated scalar wins, repeated sub-messages merge,
+// strings must be UTF-8.
+func decodeStreamMessage(b []byte, m *danubepb.StreamMessage) error {
+	return decodeFields(b, func(num protowire.Number, typ protowire.Type, b []byte) (n int, err error) {
+		switch {
+		case num == smRequestID && typ == protowire.VarintType:
+			m.RequestId, n = protowire.ConsumeVarint(b)
+		case num == smMsgID && typ == protowire.BytesType:
+			var v []byte
+			if v, n = protowire.ConsumeBytes(b); n >= 0 {
+				if m.MsgId == nil {
+					m.MsgId = &danubepb.MsgID{}
+				}
+				err = decodeMsgID(v, m.MsgId)
+			}
+		case num == smPayload && typ == protowire.BytesType:
+			var v []byte
+			if v, n = protowire.ConsumeBytes(b); n >= 0 {
+				m.Payload = append([]byte{}, v...)
+			}
+		case num == smPublishTime && typ == protowire.VarintType:
+			m.PublishTime, n = protowire.ConsumeVarint(b)
+		case num == smProducerName && typ == protowire.BytesType:
+			m.ProducerName, n, err = consumeString(b)
+		case num == smSubscriptionName && typ == protowire.BytesType:
+			m.SubscriptionName, n, err = consumeString(b)
+		case num == smAttributes && typ == protowire.BytesType:
+			var v []byte
+			if v, n = protowire.ConsumeBytes(b); n >= 0 {
+				if m.Attributes == nil {
+					m.Attributes = map[string]string{}
+				}
+				err = decodeMapEntry(v, m.Attributes)
+			}
+		case num == smSchemaID && typ == protowire.VarintType:
+			var v uint64
+			v, n = protowire.ConsumeVarint(b)
+			m.SchemaId = &v
+		case num == smSchemaVersion && typ == protowire.VarintType:
+			var v uint64
+			v, n = protowire.ConsumeVarint(b)
+			version := uint32(v) // protobuf truncates a uint32 field's varint the same way
+			m.SchemaVersion = &version
+		case num == smRoutingKey && typ == protowire.BytesType:
+			var v string
+			v, n, err = consumeString(b)
+			m.RoutingKey = &v
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		return n, err
+	})
+}
+
+func decodeMsgID(b []byte, id *danubepb.MsgID) error {
+	return decodeFields(b, func(num protowire.Number, typ protowire.Type, b []byte) (n int, err error) {
+		switch {
+		case num == idProducerID && typ == protowire.VarintType:
+			id.ProducerId, n = protowire.ConsumeVarint(b)
+		case num == idTopicName && typ == protowire.BytesType:
+			id.TopicName, n, err = consumeString(b)
+		case num == idBrokerAddr && typ == protowire.BytesType:
+			id.BrokerAddr, n, err = consumeString(b)
+		case num == idTopicOffset && typ == protowire.VarintType:
+			id.TopicOffset, n = protowire.ConsumeVarint(b)
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		return n, err
+	})
+}
+
+// decodeMapEntry adds one map<string, string> entry to m; a missing key or
+// value is empty.
+func decodeMapEntry(b []byte, m map[string]string) error {
+	var k, v string
+	err := decodeFields(b, func(num protowire.Number, typ protowire.Type, b []byte) (n int, err error) {
+		switch {
+		case num == mapKey && typ == protowire.BytesType:
+			k, n, err = consumeString(b)
+		case num == mapValue && typ == protowire.BytesType:
+			v, n, err = consumeString(b)
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		return n, err
+	})
+	if err != nil {
+		return err
+	}
+	m[k] = v
+	return nil
+}
+
+// decodeFields calls field with the number, type and following bytes of
+// each field in b; field returns the length of the value it read, negative
+// for protowire's error codes.
+func decodeFields(b []byte, field func(protowire.Number, protowire.Type, []byte) (int, error)) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("protobuf: %w", protowire.ParseError(n))
+		}
+		if !num.IsValid() { // ConsumeTag takes numbers up to 2^31
+			return fmt.Errorf("protobuf: field number %d is out of range", num)
+		}
+		b = b[n:]
+		n, err := field(num, typ, b)
+		if err != nil {
+			return err
+		}
+		if n < 0 {
+			return fmt.Errorf("protobuf field %d: %w", num, protowire.ParseError(n))
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+var errInvalidUTF8 = errors.New("a string field is not valid UTF-8")
+
+func consumeString(b []byte) (string, int, error) {
+	v, n := protowire.ConsumeBytes(b)
+	if n < 0 {
+		return "", n, nil
+	}
+	if !utf8.Valid(v) {
+		return "", n, errInvalidUTF8
+	}
+	return string(v), n, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc/encoding"
 	grpcproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
@@ -87,10 +88,7 @@ func BenchmarkCodec_SendMessage(b *testing.B) {
 		Payload: make([]byte, 1400), PublishTime: 1_700_000_000_000, ProducerName: "conduit-orders-1",
 		Attributes: attrs, RoutingKey: ptr("customer-42"),
 	}
-	for _, c := range []struct {
-		name  string
-		codec encoding.CodecV2
-	}{{"protobuf", encoding.GetCodecV2(grpcproto.Name)}, {"client", newCodec()}} {
+	for _, c := range benchCodecs() {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -101,5 +99,94 @@ func BenchmarkCodec_SendMessage(b *testing.B) {
 				data.Free()
 			}
 		})
+	}
+}
+
+type namedCodec struct {
+	name  string
+	codec encoding.CodecV2
+}
+
+func benchCodecs() []namedCodec {
+	return []namedCodec{{"protobuf", encoding.GetCodecV2(grpcproto.Name)}, {"client", newCodec()}}
+}
+
+// BenchmarkCodec_Receive decodes a delivered message like the one of
+// BenchmarkCodec_SendMessage, with its offset.
+func BenchmarkCodec_Receive(b *testing.B) {
+	attrs := map[string]string{"conduit.record.format": "opencdc/json"}
+	for i := range 6 {
+		attrs["opencdc.metadata."+strconv.Itoa(i)] = "value-" + strconv.Itoa(i)
+	}
+	encoded, err := proto.Marshal(&danubepb.StreamMessage{
+		RequestId: 12345, MsgId: &danubepb.MsgID{ProducerId: 1 << 60, TopicName: "/default/orders-part-1", BrokerAddr: "http://127.0.0.1:6650", TopicOffset: 1 << 20},
+		Payload: make([]byte, 1400), PublishTime: 1_700_000_000_000, ProducerName: "conduit-orders-1",
+		Attributes: attrs, RoutingKey: ptr("customer-42"),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range benchCodecs() {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var m danubepb.StreamMessage
+				if err := c.codec.Unmarshal(mem.BufferSlice{mem.SliceBuffer(encoded)}, &m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestDecodeStreamMessageMatchesProtobuf decodes what protobuf encodes.
+func TestDecodeStreamMessageMatchesProtobuf(t *testing.T) {
+	for name, msg := range codecCases() {
+		sm, ok := msg.(*danubepb.StreamMessage)
+		if !ok {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			encoded, err := proto.Marshal(sm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkDecodeLikeProtobuf(t, encoded)
+		})
+	}
+}
+
+// FuzzDecodeStreamMessage checks the decoder against the protobuf library
+// on any input: both fail, or both succeed with the same message (apart
+// from unknown fields, which the decoder skips).
+func FuzzDecodeStreamMessage(f *testing.F) {
+	for _, msg := range codecCases() {
+		if b, err := proto.Marshal(msg); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte{0x3a, 0x04, 0x0a, 0x02, 0xff, 0xfe})             // attribute key not UTF-8
+	f.Add([]byte{0x12, 0x02, 0x08, 0x01, 0x12, 0x02, 0x28, 0x05}) // msg_id twice: merged
+	f.Fuzz(checkDecodeLikeProtobuf)
+}
+
+func checkDecodeLikeProtobuf(t *testing.T, b []byte) {
+	t.Helper()
+	want := &danubepb.StreamMessage{}
+	wantErr := proto.Unmarshal(b, want)
+	got := &danubepb.StreamMessage{}
+	gotErr := decodeStreamMessage(b, got)
+	if (gotErr != nil) != (wantErr != nil) {
+		t.Fatalf("decode error %v, protobuf's %v", gotErr, wantErr)
+	}
+	if wantErr != nil {
+		return
+	}
+	want.ProtoReflect().SetUnknown(nil)
+	if want.MsgId != nil {
+		want.MsgId.ProtoReflect().SetUnknown(nil)
+	}
+	if !proto.Equal(got, want) {
+		t.Fatalf("decoded %v, protobuf decoded %v", got, want)
 	}
 }
