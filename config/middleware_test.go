@@ -69,3 +69,43 @@ func TestSchemaExtraction_DecodesRecordsThatNameASchema(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSchemaExtraction passes batches of 1000 records without schemas
+// through the SDK's schema extraction and through SchemaExtraction. One op
+// is one record.
+//
+//	go test -run '^$' -bench SchemaExtraction -benchmem ./config/
+func BenchmarkSchemaExtraction(b *testing.B) {
+	recs := make([]opencdc.Record, 1000)
+	for i := range recs {
+		recs[i] = opencdc.Record{
+			Metadata: opencdc.Metadata{"opencdc.collection": "orders", "opencdc.readAt": "1700000000"},
+			Key:      opencdc.RawData("k"), Payload: opencdc.Change{After: opencdc.RawData("v")},
+		}
+	}
+	on := true
+	sdkMW := &sdk.DestinationWithSchemaExtraction{KeyEnabled: &on, PayloadEnabled: &on}
+	for _, c := range []struct {
+		name string
+		d    sdk.Destination
+	}{
+		{"sdk", sdkMW.Wrap(&nopDestination{})},
+		{"skip", schemaExtractionAround(&nopDestination{}, true, true)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			ctx := context.Background()
+			for left := b.N; left > 0; left -= len(recs) {
+				if _, err := c.d.Write(ctx, recs[:min(len(recs), left)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+type nopDestination struct{ sdk.UnimplementedDestination }
+
+func (nopDestination) Write(_ context.Context, records []opencdc.Record) (int, error) {
+	return len(records), nil
+}
