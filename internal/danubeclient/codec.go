@@ -1,9 +1,7 @@
 package danubeclient
 
 import (
-	"errors"
 	"fmt"
-	"unicode/utf8"
 
 	"google.golang.org/grpc/encoding"
 	grpcproto "google.golang.org/grpc/encoding/proto"
@@ -11,6 +9,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/pbwire"
 )
 
 // codec encodes the messages sent once per message (SendMessage and Ack
@@ -34,13 +33,9 @@ func (c codec) Name() string { return grpcproto.Name }
 func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	switch m := v.(type) {
 	case *danubepb.StreamMessage:
-		buf, pool := allocate(sizeStreamMessage(m))
-		*buf = appendStreamMessage(*buf, m)
-		return wrap(buf, pool), nil
+		return pbwire.Encode(sizeStreamMessage(m), m, appendStreamMessage), nil
 	case *danubepb.AckRequest:
-		buf, pool := allocate(sizeAckRequest(m))
-		*buf = appendAckRequest(*buf, m)
-		return wrap(buf, pool), nil
+		return pbwire.Encode(sizeAckRequest(m), m, appendAckRequest), nil
 	}
 	data, err := c.proto.Marshal(v)
 	if err != nil {
@@ -51,10 +46,8 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if m, ok := v.(*danubepb.StreamMessage); ok {
-		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
-		defer buf.Free()
 		m.Reset()
-		if err := decodeStreamMessage(buf.ReadOnlyData(), m); err != nil {
+		if err := pbwire.Decode(data, m, decodeStreamMessage); err != nil {
 			return fmt.Errorf("decode a delivered message: %w", err)
 		}
 		return nil
@@ -63,27 +56,6 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 		return fmt.Errorf("decode %T: %w", v, err)
 	}
 	return nil
-}
-
-// allocate returns an empty buffer for a message of size bytes: from gRPC's
-// pool when the message is large enough to be pooled, as gRPC's own codec
-// does (gRPC returns it once the message is on the wire), else a new one.
-func allocate(size int) (*[]byte, mem.BufferPool) {
-	if mem.IsBelowBufferPoolingThreshold(size) {
-		b := make([]byte, 0, size)
-		return &b, nil
-	}
-	pool := mem.DefaultBufferPool()
-	buf := pool.Get(size)
-	*buf = (*buf)[:0]
-	return buf, pool
-}
-
-func wrap(buf *[]byte, pool mem.BufferPool) mem.BufferSlice {
-	if pool == nil {
-		return mem.BufferSlice{mem.SliceBuffer(*buf)}
-	}
-	return mem.BufferSlice{mem.NewBuffer(buf, pool)}
 }
 
 // Field numbers of danube.proto.
@@ -107,140 +79,84 @@ const (
 	ackRequestID        protowire.Number = 1
 	ackMsgID            protowire.Number = 2
 	ackSubscriptionName protowire.Number = 3
-
-	mapKey   protowire.Number = 1
-	mapValue protowire.Number = 2
 )
 
-// Sizes follow proto3: scalars and strings only when not zero, optional
-// fields and sub-messages whenever set, map entries with key and value.
-
-func sizeVarint(n protowire.Number, v uint64) int {
-	if v == 0 {
-		return 0
-	}
-	return protowire.SizeTag(n) + protowire.SizeVarint(v)
-}
-
-func sizeBytes(n protowire.Number, l int) int {
-	if l == 0 {
-		return 0
-	}
-	return protowire.SizeTag(n) + protowire.SizeBytes(l)
-}
-
-func appendVarint(b []byte, n protowire.Number, v uint64) []byte {
-	if v == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, n, protowire.VarintType)
-	return protowire.AppendVarint(b, v)
-}
-
-func appendString(b []byte, n protowire.Number, s string) []byte {
-	if s == "" {
-		return b
-	}
-	b = protowire.AppendTag(b, n, protowire.BytesType)
-	return protowire.AppendString(b, s)
-}
-
 func sizeMsgIDBody(id *danubepb.MsgID) int {
-	return sizeVarint(idProducerID, id.GetProducerId()) + sizeBytes(idTopicName, len(id.GetTopicName())) +
-		sizeBytes(idBrokerAddr, len(id.GetBrokerAddr())) + sizeVarint(idTopicOffset, id.GetTopicOffset())
+	return pbwire.SizeVarint(idProducerID, id.GetProducerId()) + pbwire.SizeBytes(idTopicName, len(id.GetTopicName())) +
+		pbwire.SizeBytes(idBrokerAddr, len(id.GetBrokerAddr())) + pbwire.SizeVarint(idTopicOffset, id.GetTopicOffset())
 }
 
 func sizeMsgID(n protowire.Number, id *danubepb.MsgID) int {
 	if id == nil {
 		return 0
 	}
-	return protowire.SizeTag(n) + protowire.SizeBytes(sizeMsgIDBody(id))
+	return pbwire.SizeBytesAlways(n, sizeMsgIDBody(id))
 }
 
 func appendMsgID(b []byte, n protowire.Number, id *danubepb.MsgID) []byte {
 	if id == nil {
 		return b
 	}
-	b = protowire.AppendTag(b, n, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(sizeMsgIDBody(id)))
-	b = appendVarint(b, idProducerID, id.GetProducerId())
-	b = appendString(b, idTopicName, id.GetTopicName())
-	b = appendString(b, idBrokerAddr, id.GetBrokerAddr())
-	return appendVarint(b, idTopicOffset, id.GetTopicOffset())
-}
-
-func sizeMapEntry(k, v string) int {
-	return protowire.SizeTag(mapKey) + protowire.SizeBytes(len(k)) + protowire.SizeTag(mapValue) + protowire.SizeBytes(len(v))
+	b = pbwire.AppendMessageHeader(b, n, sizeMsgIDBody(id))
+	b = pbwire.AppendVarint(b, idProducerID, id.GetProducerId())
+	b = pbwire.AppendString(b, idTopicName, id.GetTopicName())
+	b = pbwire.AppendString(b, idBrokerAddr, id.GetBrokerAddr())
+	return pbwire.AppendVarint(b, idTopicOffset, id.GetTopicOffset())
 }
 
 func sizeStreamMessage(m *danubepb.StreamMessage) int {
-	n := sizeVarint(smRequestID, m.RequestId) + sizeMsgID(smMsgID, m.MsgId) + sizeBytes(smPayload, len(m.Payload)) +
-		sizeVarint(smPublishTime, m.PublishTime) + sizeBytes(smProducerName, len(m.ProducerName)) +
-		sizeBytes(smSubscriptionName, len(m.SubscriptionName))
-	for k, v := range m.Attributes {
-		n += protowire.SizeTag(smAttributes) + protowire.SizeBytes(sizeMapEntry(k, v))
-	}
+	n := pbwire.SizeVarint(smRequestID, m.RequestId) + sizeMsgID(smMsgID, m.MsgId) +
+		pbwire.SizeBytes(smPayload, len(m.Payload)) + pbwire.SizeVarint(smPublishTime, m.PublishTime) +
+		pbwire.SizeBytes(smProducerName, len(m.ProducerName)) + pbwire.SizeBytes(smSubscriptionName, len(m.SubscriptionName)) +
+		pbwire.SizeStringMap(smAttributes, m.Attributes)
 	if m.SchemaId != nil {
-		n += protowire.SizeTag(smSchemaID) + protowire.SizeVarint(*m.SchemaId)
+		n += pbwire.SizeVarintAlways(smSchemaID, *m.SchemaId)
 	}
 	if m.SchemaVersion != nil {
-		n += protowire.SizeTag(smSchemaVersion) + protowire.SizeVarint(uint64(*m.SchemaVersion))
+		n += pbwire.SizeVarintAlways(smSchemaVersion, uint64(*m.SchemaVersion))
 	}
 	if m.RoutingKey != nil {
-		n += protowire.SizeTag(smRoutingKey) + protowire.SizeBytes(len(*m.RoutingKey))
+		n += pbwire.SizeBytesAlways(smRoutingKey, len(*m.RoutingKey))
 	}
 	return n
 }
 
 func appendStreamMessage(b []byte, m *danubepb.StreamMessage) []byte {
-	b = appendVarint(b, smRequestID, m.RequestId)
+	b = pbwire.AppendVarint(b, smRequestID, m.RequestId)
 	b = appendMsgID(b, smMsgID, m.MsgId)
-	if len(m.Payload) > 0 {
-		b = protowire.AppendTag(b, smPayload, protowire.BytesType)
-		b = protowire.AppendBytes(b, m.Payload)
-	}
-	b = appendVarint(b, smPublishTime, m.PublishTime)
-	b = appendString(b, smProducerName, m.ProducerName)
-	b = appendString(b, smSubscriptionName, m.SubscriptionName)
-	for k, v := range m.Attributes {
-		b = protowire.AppendTag(b, smAttributes, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(sizeMapEntry(k, v)))
-		b = protowire.AppendTag(b, mapKey, protowire.BytesType)
-		b = protowire.AppendString(b, k)
-		b = protowire.AppendTag(b, mapValue, protowire.BytesType)
-		b = protowire.AppendString(b, v)
-	}
+	b = pbwire.AppendBytes(b, smPayload, m.Payload)
+	b = pbwire.AppendVarint(b, smPublishTime, m.PublishTime)
+	b = pbwire.AppendString(b, smProducerName, m.ProducerName)
+	b = pbwire.AppendString(b, smSubscriptionName, m.SubscriptionName)
+	b = pbwire.AppendStringMap(b, smAttributes, m.Attributes)
 	if m.SchemaId != nil {
-		b = protowire.AppendTag(b, smSchemaID, protowire.VarintType)
-		b = protowire.AppendVarint(b, *m.SchemaId)
+		b = pbwire.AppendVarintAlways(b, smSchemaID, *m.SchemaId)
 	}
 	if m.SchemaVersion != nil {
-		b = protowire.AppendTag(b, smSchemaVersion, protowire.VarintType)
-		b = protowire.AppendVarint(b, uint64(*m.SchemaVersion))
+		b = pbwire.AppendVarintAlways(b, smSchemaVersion, uint64(*m.SchemaVersion))
 	}
 	if m.RoutingKey != nil {
-		b = protowire.AppendTag(b, smRoutingKey, protowire.BytesType)
-		b = protowire.AppendString(b, *m.RoutingKey)
+		b = pbwire.AppendStringAlways(b, smRoutingKey, *m.RoutingKey)
 	}
 	return b
 }
 
 func sizeAckRequest(m *danubepb.AckRequest) int {
-	return sizeVarint(ackRequestID, m.RequestId) + sizeMsgID(ackMsgID, m.MsgId) +
-		sizeBytes(ackSubscriptionName, len(m.SubscriptionName))
+	return pbwire.SizeVarint(ackRequestID, m.RequestId) + sizeMsgID(ackMsgID, m.MsgId) +
+		pbwire.SizeBytes(ackSubscriptionName, len(m.SubscriptionName))
 }
 
 func appendAckRequest(b []byte, m *danubepb.AckRequest) []byte {
-	b = appendVarint(b, ackRequestID, m.RequestId)
+	b = pbwire.AppendVarint(b, ackRequestID, m.RequestId)
 	b = appendMsgID(b, ackMsgID, m.MsgId)
-	return appendString(b, ackSubscriptionName, m.SubscriptionName)
+	return pbwire.AppendString(b, ackSubscriptionName, m.SubscriptionName)
 }
 
 // decodeStreamMessage reads a StreamMessage as the protobuf library does:
 // the last value of a repeated scalar wins, repeated sub-messages merge,
 // strings must be UTF-8.
 func decodeStreamMessage(b []byte, m *danubepb.StreamMessage) error {
-	return decodeFields(b, func(num protowire.Number, typ protowire.Type, b []byte) (n int, err error) {
+	return pbwire.Fields(b, func(num protowire.Number, typ protowire.Type, b []byte) (n int, err error) {
 		switch {
 		case num == smRequestID && typ == protowire.VarintType:
 			m.RequestId, n = protowire.ConsumeVarint(b)
@@ -253,23 +169,17 @@ func decodeStreamMessage(b []byte, m *danubepb.StreamMessage) error {
 				err = decodeMsgID(v, m.MsgId)
 			}
 		case num == smPayload && typ == protowire.BytesType:
-			var v []byte
-			if v, n = protowire.ConsumeBytes(b); n >= 0 {
-				m.Payload = append([]byte{}, v...)
-			}
+			m.Payload, n = pbwire.ConsumeBytesCopy(b)
 		case num == smPublishTime && typ == protowire.VarintType:
 			m.PublishTime, n = protowire.ConsumeVarint(b)
 		case num == smProducerName && typ == protowire.BytesType:
-			m.ProducerName, n, err = consumeString(b)
+			m.ProducerName, n, err = pbwire.ConsumeString(b)
 		case num == smSubscriptionName && typ == protowire.BytesType:
-			m.SubscriptionName, n, err = consumeString(b)
+			m.SubscriptionName, n, err = pbwire.ConsumeString(b)
 		case num == smAttributes && typ == protowire.BytesType:
 			var v []byte
 			if v, n = protowire.ConsumeBytes(b); n >= 0 {
-				if m.Attributes == nil {
-					m.Attributes = map[string]string{}
-				}
-				err = decodeMapEntry(v, m.Attributes)
+				err = pbwire.DecodeMapEntry(v, &m.Attributes)
 			}
 		case num == smSchemaID && typ == protowire.VarintType:
 			var v uint64
@@ -282,7 +192,7 @@ func decodeStreamMessage(b []byte, m *danubepb.StreamMessage) error {
 			m.SchemaVersion = &version
 		case num == smRoutingKey && typ == protowire.BytesType:
 			var v string
-			v, n, err = consumeString(b)
+			v, n, err = pbwire.ConsumeString(b)
 			m.RoutingKey = &v
 		default:
 			n = protowire.ConsumeFieldValue(num, typ, b)
@@ -292,14 +202,14 @@ func decodeStreamMessage(b []byte, m *danubepb.StreamMessage) error {
 }
 
 func decodeMsgID(b []byte, id *danubepb.MsgID) error {
-	return decodeFields(b, func(num protowire.Number, typ protowire.Type, b []byte) (n int, err error) {
+	return pbwire.Fields(b, func(num protowire.Number, typ protowire.Type, b []byte) (n int, err error) {
 		switch {
 		case num == idProducerID && typ == protowire.VarintType:
 			id.ProducerId, n = protowire.ConsumeVarint(b)
 		case num == idTopicName && typ == protowire.BytesType:
-			id.TopicName, n, err = consumeString(b)
+			id.TopicName, n, err = pbwire.ConsumeString(b)
 		case num == idBrokerAddr && typ == protowire.BytesType:
-			id.BrokerAddr, n, err = consumeString(b)
+			id.BrokerAddr, n, err = pbwire.ConsumeString(b)
 		case num == idTopicOffset && typ == protowire.VarintType:
 			id.TopicOffset, n = protowire.ConsumeVarint(b)
 		default:
@@ -307,64 +217,4 @@ func decodeMsgID(b []byte, id *danubepb.MsgID) error {
 		}
 		return n, err
 	})
-}
-
-// decodeMapEntry adds one map<string, string> entry to m; a missing key or
-// value is empty.
-func decodeMapEntry(b []byte, m map[string]string) error {
-	var k, v string
-	err := decodeFields(b, func(num protowire.Number, typ protowire.Type, b []byte) (n int, err error) {
-		switch {
-		case num == mapKey && typ == protowire.BytesType:
-			k, n, err = consumeString(b)
-		case num == mapValue && typ == protowire.BytesType:
-			v, n, err = consumeString(b)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-		}
-		return n, err
-	})
-	if err != nil {
-		return err
-	}
-	m[k] = v
-	return nil
-}
-
-// decodeFields calls field with the number, type and following bytes of
-// each field in b; field returns the length of the value it read, negative
-// for protowire's error codes.
-func decodeFields(b []byte, field func(protowire.Number, protowire.Type, []byte) (int, error)) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return fmt.Errorf("protobuf: %w", protowire.ParseError(n))
-		}
-		if !num.IsValid() { // ConsumeTag takes numbers up to 2^31
-			return fmt.Errorf("protobuf: field number %d is out of range", num)
-		}
-		b = b[n:]
-		n, err := field(num, typ, b)
-		if err != nil {
-			return err
-		}
-		if n < 0 {
-			return fmt.Errorf("protobuf field %d: %w", num, protowire.ParseError(n))
-		}
-		b = b[n:]
-	}
-	return nil
-}
-
-var errInvalidUTF8 = errors.New("a string field is not valid UTF-8")
-
-func consumeString(b []byte) (string, int, error) {
-	v, n := protowire.ConsumeBytes(b)
-	if n < 0 {
-		return "", n, nil
-	}
-	if !utf8.Valid(v) {
-		return "", n, errInvalidUTF8
-	}
-	return string(v), n, nil
 }
