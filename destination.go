@@ -37,7 +37,7 @@ const (
 // batching on by default.
 func NewDestination() sdk.Destination {
 	return sdk.DestinationWithMiddleware(&Destination{config: config.DestinationConfig{
-		DefaultDestinationMiddleware: sdk.DefaultDestinationMiddleware{
+		DestinationMiddleware: config.DestinationMiddleware{
 			DestinationWithBatch: sdk.DestinationWithBatch{BatchSize: defaultBatchSize, BatchDelay: defaultBatchDelay},
 		},
 	}})

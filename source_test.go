@@ -723,7 +723,9 @@ type benchReader func(b *testing.B, e *sourceEnv, topic string) (readAck func(n 
 
 func benchReadAck(b *testing.B, window int, reader benchReader) {
 	b.Helper()
-	e := newSourceEnv(b, danubetest.WithMaxUnacked(window))
+	// The backlog is published before reading starts: no live buffer, or
+	// the broker would skip all but its last 256 messages.
+	e := newSourceEnv(b, danubetest.WithMaxUnacked(window), danubetest.WithLiveBuffer(0))
 	const topic = "/default/bench"
 	readAck := reader(b, e, topic)
 

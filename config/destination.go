@@ -33,7 +33,7 @@ const (
 
 // DestinationConfig holds the destination's parameters.
 type DestinationConfig struct {
-	sdk.DefaultDestinationMiddleware
+	DestinationMiddleware
 	ServiceConnection
 
 	// Topic is where records are written: a static topic "/namespace/topic",
@@ -106,7 +106,7 @@ type DestinationMetadata struct {
 // Validate checks every destination parameter without touching the network.
 func (c *DestinationConfig) Validate(ctx context.Context) error {
 	var errs []error
-	if err := c.DefaultDestinationMiddleware.Validate(ctx); err != nil {
+	if err := c.DestinationMiddleware.Validate(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.ServiceConnection.Validate(ctx); err != nil {

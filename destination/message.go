@@ -45,32 +45,73 @@ func NewMapper(cfg *config.DestinationConfig) (*Mapper, error) {
 // Message maps rec: key bytes become the routing key (none for an empty key),
 // the serialized record the payload, and metadata the attributes.
 func (m *Mapper) Message(rec *opencdc.Record) (danubeclient.Message, error) {
-	payload, err := m.serialize(rec)
+	return m.messageInto(rec, &slot{})
+}
+
+// slot is the memory one record of a batch is mapped into: the payload
+// buffer and the attributes map, reused by the record in the same place of
+// the next batch once the broker has answered, rather than allocated for
+// every record.
+type slot struct {
+	payload []byte
+	attrs   map[string]string
+}
+
+// Past these sizes a slot lets its buffers go after the batch, so one large
+// record does not stay in memory for every batch to come.
+const (
+	maxRetainedPayload = 64 << 10
+	maxRetainedAttrs   = 64
+)
+
+func (s *slot) trim() {
+	if cap(s.payload) > maxRetainedPayload {
+		s.payload = nil
+	}
+	if len(s.attrs) > maxRetainedAttrs {
+		s.attrs = nil
+	}
+}
+
+// messageInto is Message writing into s's buffers, which the message uses
+// until its send completes.
+func (m *Mapper) messageInto(rec *opencdc.Record, s *slot) (danubeclient.Message, error) {
+	payload, err := m.serialize(rec, s.payload[:0])
 	if err != nil {
 		return danubeclient.Message{}, fmt.Errorf(`cannot format the record as %q ("sdk.record.format"): %w`, m.format, err)
 	}
-	msg := danubeclient.Message{Payload: payload, Attributes: m.attributesOf(rec.Metadata)}
+	s.payload = payload
+	s.attrs = m.attributesOf(rec.Metadata, s.attrs)
+	msg := danubeclient.Message{Payload: payload, Attributes: s.attrs}
 	if rec.Key != nil {
 		msg.Key = string(rec.Key.Bytes())
 	}
 	return msg, nil
 }
 
-func (m *Mapper) serialize(rec *opencdc.Record) ([]byte, error) {
+// serialize writes rec after buf when the default format's encoder takes it;
+// the SDK's serializers return a buffer of their own.
+func (m *Mapper) serialize(rec *opencdc.Record, buf []byte) ([]byte, error) {
 	if m.fast != nil {
-		if b, ok := m.fast.Encode(rec); ok {
+		if b, ok := m.fast.Append(buf, rec); ok {
 			return b, nil
 		}
 	}
 	return m.serializer.Serialize(*rec) //nolint:wrapcheck // Message says which format failed
 }
 
-func (m *Mapper) attributesOf(md opencdc.Metadata) map[string]string {
-	n := 1
-	if m.attributes {
-		n += len(md)
+// attributesOf fills attrs (emptied first; made when nil) with the
+// attributes of a record with metadata md.
+func (m *Mapper) attributesOf(md opencdc.Metadata, attrs map[string]string) map[string]string {
+	if attrs == nil {
+		n := 1
+		if m.attributes {
+			n += len(md)
+		}
+		attrs = make(map[string]string, n)
+	} else {
+		clear(attrs)
 	}
-	attrs := make(map[string]string, n)
 	if m.attributes {
 		for k, v := range md {
 			if m.keep(k) {

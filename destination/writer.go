@@ -70,6 +70,7 @@ func (w *Writer) Write(ctx context.Context, records []opencdc.Record) (int, erro
 		}
 	}
 	b.wg.Wait()
+	b.trim(len(records))
 	w.deadlines.release()
 	w.producers.end(ctx)
 
@@ -102,7 +103,7 @@ func (w *Writer) send(ctx context.Context, b *batch, i int, rec *opencdc.Record)
 		}
 		return err
 	}
-	msg, err := w.mapper.Message(rec)
+	msg, err := w.mapper.messageInto(rec, &b.slots[i])
 	if err != nil {
 		return err
 	}
@@ -156,6 +157,7 @@ type batch struct {
 	errs    []error
 	topics  []string      // the topic each record was sent to
 	dones   []func(error) // the completion callback of each slot
+	slots   []slot        // what each record is mapped into
 	settled []atomic.Bool
 	wg      sync.WaitGroup
 	first   atomic.Int64 // lowest failed index; the batch length when none failed
@@ -166,6 +168,7 @@ func (b *batch) reset(n int) {
 		b.errs = make([]error, n)
 		b.topics = make([]string, n)
 		b.settled = make([]atomic.Bool, n)
+		b.slots = append(b.slots, make([]slot, n-len(b.slots))...)
 	}
 	b.errs = b.errs[:n]
 	b.topics = b.topics[:n]
@@ -176,6 +179,13 @@ func (b *batch) reset(n int) {
 		b.settled[i].Store(false)
 	}
 	b.first.Store(int64(n))
+}
+
+// trim lets go of large buffers once the first n records' sends completed.
+func (b *batch) trim(n int) {
+	for i := range b.slots[:n] {
+		b.slots[i].trim()
+	}
 }
 
 // settle records the outcome of record i.

@@ -4,14 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/conduitio/conduit-commons/opencdc"
 	"github.com/matryer/is"
 
 	"github.com/conduitio-labs/conduit-connector-danube/config"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/wire"
 )
 
 func newTestWriter(t *testing.T, cfg *config.DestinationConfig, b *fakeBroker) *Writer {
@@ -239,4 +244,56 @@ func TestProducerName(t *testing.T) {
 	is := is.New(t)
 	is.Equal(ProducerName(context.Background(), "mine"), "mine")
 	is.Equal(ProducerName(context.Background(), ""), fallbackProducerName)
+}
+
+// A batch's messages are mapped into memory the next batch reuses, once the
+// broker has answered: each send must see its own record's bytes.
+func TestWrite_ReusesMessageMemoryAcrossBatches(t *testing.T) {
+	is := is.New(t)
+	var mu sync.Mutex
+	var seen []string // payload and format attribute at send time
+	b := &fakeBroker{configure: func(p *fakeProducer) {
+		p.outcome = func(m danubeclient.Message) error {
+			mu.Lock()
+			seen = append(seen, string(m.Payload)+"|"+m.Attributes[wire.FormatAttribute]+"|"+m.Attributes["opencdc.collection"])
+			mu.Unlock()
+			return nil
+		}
+	}}
+	w := newTestWriter(t, writerConfig("/default/t"), b)
+	first, second := testRecords(3, "first"), testRecords(3, "second")
+	for i := range second {
+		second[i].Payload.After = opencdc.RawData(strings.Repeat("y", 100+i)) // longer: buffers grow
+	}
+	for _, batch := range [][]opencdc.Record{first, second} {
+		n, err := w.Write(context.Background(), batch)
+		is.NoErr(err)
+		is.Equal(n, len(batch))
+	}
+	m, err := NewMapper(writerConfig("/default/t"))
+	is.NoErr(err)
+	var want []string
+	for _, rec := range append(first, second...) {
+		msg, err := m.Message(&rec)
+		is.NoErr(err)
+		want = append(want, string(msg.Payload)+"|opencdc/json|"+rec.Metadata["opencdc.collection"])
+	}
+	slices.Sort(seen)
+	slices.Sort(want)
+	is.Equal(seen, want)
+}
+
+func TestSlot_TrimLetsLargeBuffersGo(t *testing.T) {
+	is := is.New(t)
+	s := slot{payload: make([]byte, 10, maxRetainedPayload+1), attrs: map[string]string{"a": "b"}}
+	s.trim()
+	is.True(s.payload == nil)
+	is.Equal(s.attrs, map[string]string{"a": "b"}) // small: kept
+	s = slot{payload: make([]byte, 10, 100), attrs: map[string]string{}}
+	for i := range maxRetainedAttrs + 1 {
+		s.attrs[strconv.Itoa(i)] = ""
+	}
+	s.trim()
+	is.Equal(cap(s.payload), 100)
+	is.True(s.attrs == nil)
 }

@@ -177,7 +177,8 @@ func dialOptions(cfg Config, https bool) []grpc.DialOption {
 		}),
 		// A delivered message may slightly exceed the 4 MiB the broker accepts
 		// (the envelope grows by the offset), so accept more than that.
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(2 * MaxMessageSize)),
+		// The codec writes the per-message requests without reflection.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(2*MaxMessageSize), grpc.ForceCodecV2(newCodec())),
 		grpc.WithUserAgent("conduit-connector-danube"),
 	}
 	if ka := cmp.Or(cfg.KeepAlive, defaultKeepAlive); ka > 0 {

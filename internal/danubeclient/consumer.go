@@ -224,12 +224,34 @@ func (co *Consumer) Ack(ctx context.Context, id MessageID) error {
 	if err != nil {
 		return err
 	}
-	req := &danubepb.AckRequest{RequestId: id.RequestID, MsgId: id.proto(), SubscriptionName: co.opts.Subscription}
-	return pc.call(ctx, fmt.Sprintf("ack offset %d of topic %q", id.Offset, id.Topic),
-		func(ctx context.Context, cs danubepb.ConsumerServiceClient) error {
-			_, err := cs.Ack(ctx, req)
-			return err
-		})
+	b := getAckBuf()
+	defer putAckBuf(b)
+	b.id = danubepb.MsgID{ProducerId: id.ProducerID, TopicName: id.Topic, BrokerAddr: id.BrokerAddr, TopicOffset: id.Offset}
+	b.req.RequestId, b.req.MsgId, b.req.SubscriptionName = id.RequestID, &b.id, co.opts.Subscription
+	return pc.call(ctx, "ack", id, danubepb.ConsumerService_Ack_FullMethodName, &b.req, &b.resp)
+}
+
+// ackBuf holds one Ack request and reply; pooled because the source sends
+// one Ack per message.
+type ackBuf struct {
+	req  danubepb.AckRequest
+	id   danubepb.MsgID
+	resp danubepb.AckResponse
+}
+
+var ackBufs sync.Pool
+
+func getAckBuf() *ackBuf {
+	if b, ok := ackBufs.Get().(*ackBuf); ok {
+		return b
+	}
+	return new(ackBuf)
+}
+
+func putAckBuf(b *ackBuf) {
+	b.req.MsgId, b.req.SubscriptionName = nil, ""
+	b.id.TopicName, b.id.BrokerAddr = "", ""
+	ackBufs.Put(b)
 }
 
 // Nack asks for redelivery after at least delay (the broker waits >= 1s).
@@ -246,11 +268,7 @@ func (co *Consumer) Nack(ctx context.Context, id MessageID, delay time.Duration,
 	if reason != "" {
 		req.Reason = &reason
 	}
-	return pc.call(ctx, fmt.Sprintf("nack offset %d of topic %q", id.Offset, id.Topic),
-		func(ctx context.Context, cs danubepb.ConsumerServiceClient) error {
-			_, err := cs.Nack(ctx, req)
-			return err
-		})
+	return pc.call(ctx, "nack", id, danubepb.ConsumerService_Nack_FullMethodName, req, &danubepb.NackResponse{})
 }
 
 func (id MessageID) proto() *danubepb.MsgID {
@@ -347,7 +365,7 @@ func (pc *partConsumer) subscribe(ctx context.Context) (*consumerSession, error)
 	o := &pc.co.opts
 	c := pc.co.c
 	var s *consumerSession
-	err := c.retryRouted(ctx, "subscribe "+pc.what(), pc.topic, c.retry, nil, func(ctx context.Context) (*route, error) {
+	err := c.retryRouted(ctx, func() string { return "subscribe " + pc.what() }, pc.topic, c.retry, nil, func(ctx context.Context) (*route, error) {
 		r, err := c.lookupOnce(ctx, pc.topic)
 		if err != nil {
 			return nil, err
@@ -546,21 +564,21 @@ func (pc *partConsumer) received(m *danubepb.StreamMessage) *ReceivedMessage {
 	return rm
 }
 
-// call runs a unary consumer call on the partition's current broker,
-// retrying transient errors. When the broker answers that it no longer serves
-// the topic (it moved), the partition's stream is restarted so the receive
-// loop resubscribes at the new owner, and the call is retried there. The new
-// owner ignores an ack for a message it has not delivered itself and
-// delivers that message again: at-least-once.
-func (pc *partConsumer) call(ctx context.Context, what string,
-	fn func(context.Context, danubepb.ConsumerServiceClient) error,
-) error {
+// call runs a unary consumer call about message id (op names it in errors)
+// on the partition's current broker, retrying transient errors. When the
+// broker answers that it no longer serves the topic (it moved), the
+// partition's stream is restarted so the receive loop resubscribes at the new
+// owner, and the call is retried there. The new owner ignores an ack for a
+// message it has not delivered itself and delivers that message again:
+// at-least-once.
+func (pc *partConsumer) call(ctx context.Context, op string, id MessageID, method string, req, resp any) error {
 	c := pc.co.c
+	what := func() string { return fmt.Sprintf("%s offset %d of topic %q", op, id.Offset, id.Topic) }
 	return c.retryRouted(ctx, what, pc.topic, c.retry, pc.co.closed, func(ctx context.Context) (*route, error) {
 		s := pc.cur.Load()
 		cctx, cancel := c.callCtx(ctx)
 		defer cancel()
-		err := fn(s.r.outgoing(cctx), danubepb.NewConsumerServiceClient(s.r.cc))
+		err := s.r.cc.Invoke(s.r.outgoing(cctx), method, req, resp)
 		if redoLookup(err) {
 			pc.resubscribeFrom(s)
 		}

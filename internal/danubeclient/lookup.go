@@ -240,8 +240,9 @@ func (c *Client) lookupCall(ctx context.Context, topic string) (*route, error) {
 // broker's answers that ask for another lookup (redoLookup) are retried with
 // backoff, each attempt routed by a fresh lookup inside call, which returns
 // the route it used. Each redo is logged at debug. The error names what
-// failed and the broker that answered last; stop ends retry waits early.
-func (c *Client) retryRouted(ctx context.Context, what, topic string, policy RetryPolicy, stop <-chan struct{},
+// failed (what, built only then) and the broker that answered last; stop
+// ends retry waits early.
+func (c *Client) retryRouted(ctx context.Context, what func() string, topic string, policy RetryPolicy, stop <-chan struct{},
 	call func(ctx context.Context) (*route, error),
 ) error {
 	last := c.service
@@ -268,9 +269,9 @@ func (c *Client) retryRouted(ctx context.Context, what, topic string, policy Ret
 	case err == nil:
 		return nil
 	case redoLookup(err) && ctx.Err() == nil && !errors.Is(err, ErrClosed):
-		return movedError(what, last, err)
+		return movedError(what(), last, err)
 	default:
-		return last.decorate(classify(what, err))
+		return last.decorate(classify(what(), err))
 	}
 }
 

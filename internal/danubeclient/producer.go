@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 )
@@ -300,7 +299,7 @@ func (pp *partProducer) start(ctx context.Context) error {
 // awaits its broker) leads to the owner.
 func (pp *partProducer) create(ctx context.Context, policy RetryPolicy) (*producerSession, error) {
 	var s *producerSession
-	what := fmt.Sprintf("create producer %q on topic %q", pp.name, pp.topic)
+	what := func() string { return fmt.Sprintf("create producer %q on topic %q", pp.name, pp.topic) }
 	err := pp.c.retryRouted(ctx, what, pp.topic, policy, nil, func(ctx context.Context) (*route, error) {
 		r, err := pp.c.lookupOnce(ctx, pp.topic)
 		if err != nil {
@@ -387,7 +386,7 @@ func (pp *partProducer) checkSize(m *Message) error {
 		}
 	}
 	b := pp.fill(getSendBuf(), &producerSession{r: pp.c.service}, m)
-	size := proto.Size(&b.msg)
+	size := sizeStreamMessage(&b.msg)
 	putSendBuf(b)
 	if size <= MaxMessageSize {
 		return nil

@@ -32,12 +32,18 @@ type Encoder struct {
 // record it does not write (structured data, an unknown operation): the SDK's
 // serializer handles those.
 func (e *Encoder) Encode(rec *opencdc.Record) ([]byte, bool) {
+	return e.Append(nil, rec)
+}
+
+// Append is Encode writing after dst, which it grows as needed; it returns
+// dst unchanged with false for a record it does not write.
+func (e *Encoder) Append(dst []byte, rec *opencdc.Record) ([]byte, bool) {
 	op, known := operationNames[rec.Operation]
 	if !known || !isRaw(rec.Key) || !isRaw(rec.Payload.Before) || !isRaw(rec.Payload.After) ||
 		!e.sortKeys(rec.Metadata) {
-		return nil, false
+		return dst, false
 	}
-	b := make([]byte, 0, e.size(rec))
+	b := slices.Grow(dst, e.size(rec))
 	b = append(b, `{"position":`...)
 	b = appendBase64(b, rec.Position)
 	b = append(b, `,"operation":"`...)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"time"
@@ -94,11 +96,38 @@ func runBaselineProcess(ctx context.Context, a baselineArgs) (traffic, usage, er
 	return rep.Traffic, usage{CPU: cpu, PeakRSS: rep.PeakRSS}, nil
 }
 
+// baselineProfileEnv names a directory: when set, each baseline process
+// writes a CPU profile there (<kind>-<pid>.cpu), to set beside the
+// connector's (docs/benchmarks.md, "Profiling").
+const baselineProfileEnv = "BENCH_BASELINE_PROFILE_DIR"
+
+func startCPUProfile(dir, kind string) (stop func(), err error) {
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.cpu", kind, os.Getpid())))
+	if err != nil {
+		return nil, fmt.Errorf("create the CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("start the CPU profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
+}
+
 // baselineMain is the baseline process.
 func baselineMain(args []string) error {
 	a, err := parseBaselineArgs(args)
 	if err != nil {
 		return err
+	}
+	if path := os.Getenv(baselineProfileEnv); path != "" {
+		stop, err := startCPUProfile(path, a.Kind)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	ctx := context.Background()
 	c, err := danubeclient.NewClient(danubeclient.Config{URL: a.URL})

@@ -96,16 +96,22 @@ func (r *liveReader) receive(ctx context.Context, st stamp) {
 		if err != nil {
 			break
 		}
-		r.arrived.add(st(m))
 		r.mu.Lock()
 		if o, ok := r.last[m.ID.Topic]; !ok || m.ID.Offset > o {
 			r.last[m.ID.Topic] = m.ID.Offset
 		}
 		r.mu.Unlock()
+		// A message the broker delivers again (it re-sends the unacknowledged
+		// window when a consumer attaches its stream, at least once) counts
+		// once, as the source emits it once.
+		first := true
 		if s, ok := m.Attributes[seqKey]; ok {
 			if n, err := strconv.Atoi(s); err == nil {
-				r.arrived.mark(n)
+				first = r.arrived.mark(n)
 			}
+		}
+		if first {
+			r.arrived.add(st(m))
 		}
 		acks <- m.ID
 	}

@@ -65,20 +65,23 @@ func (a *arrivals) count() int {
 	return a.n
 }
 
-// mark notes the arrival of sequence number seq (0 ≤ seq < want).
-func (a *arrivals) mark(seq int) {
+// mark notes the arrival of sequence number seq (0 ≤ seq < want) and
+// reports whether it is the first.
+func (a *arrivals) mark(seq int) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if seq < 0 || seq >= a.want {
-		return
+		return true
 	}
 	if a.seen == nil {
 		a.seen = make([]bool, a.want)
 	}
-	if !a.seen[seq] {
-		a.seen[seq] = true
-		a.nDistinct++
+	if a.seen[seq] {
+		return false
 	}
+	a.seen[seq] = true
+	a.nDistinct++
+	return true
 }
 
 // distinct returns how many distinct sequence numbers have arrived.

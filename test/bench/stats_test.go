@@ -86,3 +86,13 @@ func TestProcParsing(t *testing.T) {
 	_, err = peakRSSFromStatus([]byte("Name:\tx\n"))
 	is.True(err != nil)
 }
+
+func TestArrivalsMarkReportsTheFirstArrival(t *testing.T) {
+	is := is.New(t)
+	a := newArrivals(3)
+	is.True(a.mark(1))
+	is.True(!a.mark(1)) // delivered again
+	is.True(a.mark(2))
+	is.True(a.mark(7)) // outside the numbered range: not tracked
+	is.Equal(a.distinct(), 2)
+}
