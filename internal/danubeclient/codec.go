@@ -28,7 +28,11 @@ func newCodec() codec {
 	return codec{proto: encoding.GetCodecV2(grpcproto.Name)}
 }
 
-func (c codec) Name() string { return grpcproto.Name }
+// Name is empty: gRPC names a forced codec's name as the content subtype,
+// which would turn every call's content type into "application/grpc+proto"
+// (built per call). Without one the calls keep "application/grpc", the
+// protobuf default.
+func (c codec) Name() string { return "" }
 
 func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	switch m := v.(type) {
