@@ -582,7 +582,7 @@ func (pc *partConsumer) call(ctx context.Context, op string, id MessageID, metho
 		if redoLookup(err) {
 			pc.resubscribeFrom(s)
 		}
-		return s.r, err
+		return s.r, err //nolint:wrapcheck // retryRouted classifies it
 	})
 }
 
