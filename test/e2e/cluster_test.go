@@ -13,6 +13,7 @@ import (
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/danubeclient"
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/adminpb"
+	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/danubepb"
 	"github.com/conduitio-labs/conduit-connector-danube/test/harness"
 )
 
@@ -56,16 +57,20 @@ func TestPipeline_TopicsMoveBetweenBrokers(t *testing.T) {
 	}
 	defer conn.Close()
 	topics := adminpb.NewTopicAdminClient(conn)
+	owner := ownerOf(ctx, t, e.broker.URL)
 
 	// Move a partition each time another share of the records has arrived,
-	// so every move happens while both pipelines run.
+	// so every move happens while both pipelines run; each move must land
+	// on another broker.
 	received := e.path("consumer", "received.jsonl")
 	for i := range moves {
 		waitForAtLeast(ctx, t, received, (i+1)*count/(moves+2), consumer, producer)
 		partition := danubeclient.PartitionTopic(topic, i%partitions)
+		from := owner(partition, "")
 		if _, err := topics.UnloadTopic(ctx, &adminpb.TopicRequest{Name: partition}); err != nil {
 			t.Fatalf("move %d of %s: %v", i+1, partition, err)
 		}
+		t.Logf("move %d: %s from %s to %s", i+1, partition, from, owner(partition, from))
 	}
 
 	sent := recordIdentities(t, e.path("producer", "sent.jsonl"), count, consumer, producer)
@@ -99,6 +104,35 @@ func TestPipeline_TopicsMoveBetweenBrokers(t *testing.T) {
 		t.Errorf("%d records arrived twice, more than the destination's bound of %d (%d moves × maxInFlight)", duplicates, limit, moves)
 	}
 	t.Logf("RESULT %d records generated, %d partition moves: %d arrived, %d of them twice", count, moves, len(got), duplicates)
+}
+
+// ownerOf returns a func that waits until a broker other than not hosts a
+// topic (the cluster's lookup answers with its URL) and returns that URL.
+func ownerOf(ctx context.Context, t *testing.T, serviceURL string) func(topic, not string) string {
+	t.Helper()
+	conn, err := grpc.NewClient(strings.TrimPrefix(serviceURL, "http://"),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	discovery := danubepb.NewDiscoveryClient(conn)
+	return func(topic, not string) string {
+		t.Helper()
+		var url string
+		err := harness.WaitFor(ctx, 50*time.Millisecond, func() (bool, error) {
+			resp, err := discovery.TopicLookup(ctx, &danubepb.TopicLookupRequest{Topic: topic})
+			if err != nil {
+				return false, nil //nolint:nilerr // unassigned while it moves: keep asking
+			}
+			url = resp.GetConnectUrl()
+			return url != "" && url != not, nil
+		})
+		if err != nil {
+			t.Fatalf("the owner of %s (other than %q): %v", topic, not, err)
+		}
+		return url
+	}
 }
 
 // newClusterEnv starts a 3-broker test cluster sharing a segment directory,
