@@ -170,6 +170,22 @@ func TestExclusiveSubscriptionTaken(t *testing.T) {
 	newTestConsumer(t, c, ConsumerOptions{Topic: "/default/t", Name: "first", Subscription: "sub", Type: Exclusive})
 }
 
+func TestSubscribeRetriesTheBrokersTimeout(t *testing.T) {
+	is := is.New(t)
+	b := newFakeBroker(t)
+	b.createTopic("/default/t", danubepb.DispatchStrategy_Reliable)
+	b.failNextCalls(mSubscribe, status.Error(codes.Canceled, "Timeout expired"))
+	c := newTestClient(t, testConfig(b.url))
+	newTestConsumer(t, c, ConsumerOptions{Topic: "/default/t", Name: "c", Subscription: "s", Type: Exclusive})
+	is.Equal(b.callCount(mSubscribe), 2)
+
+	// A cancellation that is not the broker's timeout is not retried.
+	b.failNextCalls(mSubscribe, status.Error(codes.Canceled, "context canceled"))
+	_, err := c.Subscribe(context.Background(), ConsumerOptions{Topic: "/default/t", Name: "d", Subscription: "s2", Type: Exclusive})
+	is.Equal(status.Code(err), codes.Canceled)
+	is.Equal(b.callCount(mSubscribe), 3)
+}
+
 func TestSubscribeUnknownTopic(t *testing.T) {
 	is := is.New(t)
 	b := newFakeBroker(t)

@@ -32,8 +32,9 @@ var (
 )
 
 // IsTransient reports whether err is worth retrying (UNAVAILABLE,
-// DEADLINE_EXCEEDED from the broker, RESOURCE_EXHAUSTED). A missing namespace,
-// which the broker reports as UNAVAILABLE, is not transient.
+// DEADLINE_EXCEEDED from the broker, RESOURCE_EXHAUSTED, and the broker's own
+// timeout of a call, see brokerTimedOut). A missing namespace, which the
+// broker reports as UNAVAILABLE, is not transient.
 func IsTransient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, ErrNamespaceNotFound) {
 		return false
@@ -51,9 +52,22 @@ func IsTransient(err error) bool {
 		return !isNamespaceMissing(st)
 	case codes.DeadlineExceeded, codes.ResourceExhausted:
 		return true
+	case codes.Canceled:
+		return brokerTimedOut(st)
 	default:
 		return false
 	}
+}
+
+// brokerTimedOut reports the broker's answer to a call that outlived the
+// deadline the client sent with it: its gRPC server (tonic) ends the call
+// with CANCELLED "Timeout expired" where grpc-go would say
+// DEADLINE_EXCEEDED, so it is retried the same way. A v0.15.1 broker once
+// held the Subscribe of a consumer name taking over from another connection
+// that long (consumer_handler.rs, the takeover waits for the old session's
+// lock).
+func brokerTimedOut(st *status.Status) bool {
+	return st.Code() == codes.Canceled && st.Message() == "Timeout expired"
 }
 
 func isNamespaceMissing(st *status.Status) bool {
