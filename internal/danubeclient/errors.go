@@ -62,10 +62,10 @@ func IsTransient(err error) bool {
 // brokerTimedOut reports the broker's answer to a call that outlived the
 // deadline the client sent with it: its gRPC server (tonic) ends the call
 // with CANCELLED "Timeout expired" where grpc-go would say
-// DEADLINE_EXCEEDED, so it is retried the same way. A v0.15.1 broker once
-// held the Subscribe of a consumer name taking over from another connection
-// that long (consumer_handler.rs, the takeover waits for the old session's
-// lock).
+// DEADLINE_EXCEEDED, so it is retried the same way. (A v0.15.1 broker can
+// also hold every Subscribe of a consumer name that takes over from another
+// connection for good, consumer_handler.rs waiting for the old session's
+// lock: then the retries end with this error.)
 func brokerTimedOut(st *status.Status) bool {
 	return st.Code() == codes.Canceled && st.Message() == "Timeout expired"
 }
