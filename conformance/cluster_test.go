@@ -162,9 +162,7 @@ func TestClusterNonOwnerAnswers(t *testing.T) {
 	})
 	is.NoErr(err)
 	owner := awaitOwner(t, ws, topic)
-	sub, err := w.consumers.Subscribe(opContext(t), &danubepb.ConsumerRequest{
-		RequestId: 1, TopicName: topic, ConsumerName: "c", Subscription: "s", SubscriptionType: danubepb.ConsumerRequest_Exclusive,
-	})
+	sub, err := w.consumers.Subscribe(opContext(t), exclusiveC(topic))
 	is.NoErr(err)
 	raw := openStream(t, w, sub.GetConsumerId())
 	sendRaw(t, w, topic, prod.GetProducerId(), "m")
@@ -272,9 +270,7 @@ func TestClusterUnloadMovesATopic(t *testing.T) {
 	w, prod, err := createProducerOnOwner(t, req)
 	is.NoErr(err)
 	from := awaitOwner(t, ws, topic)
-	subReq := &danubepb.ConsumerRequest{
-		RequestId: 1, TopicName: topic, ConsumerName: "c", Subscription: "s", SubscriptionType: danubepb.ConsumerRequest_Exclusive,
-	}
+	subReq := exclusiveC(topic)
 	sub, err := w.consumers.Subscribe(opContext(t), subReq)
 	is.NoErr(err)
 	raw := openStream(t, w, sub.GetConsumerId())

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"io"
 	"testing"
 	"time"
 
@@ -75,10 +76,7 @@ func TestHealthCheckReportsClose(t *testing.T) {
 	is.Equal(healthStatus(t, w, producerKind, prod.ProducerId+1), closed) // unknown producer
 	is.Equal(healthStatus(t, w, consumerKind, prod.ProducerId+1), closed) // unknown consumer
 
-	req := &danubepb.ConsumerRequest{
-		RequestId: 1, TopicName: topic, ConsumerName: "c", Subscription: "s",
-		SubscriptionType: danubepb.ConsumerRequest_Exclusive,
-	}
+	req := exclusiveC(topic)
 	sub, err := w.consumers.Subscribe(opContext(t), req)
 	is.NoErr(err)
 	is.Equal(healthStatus(t, w, consumerKind, sub.ConsumerId), ok) // active before any stream
@@ -102,37 +100,58 @@ func TestHealthCheckReportsClose(t *testing.T) {
 }
 
 // TestConsumerSurvivesForcedReconnect takes the client's consumer over from
-// outside (as a second process with the same consumer name would), then lets
-// that stream die so the broker marks the consumer inactive and reports CLOSE.
-// The client must heal and keep receiving.
+// outside, as a second process with the same consumer name would: a
+// Subscribe (which ends the client's stream) and a stream of its own. The
+// client takes the consumer back, which ends that stream whichever of the two
+// attached last, and keeps receiving.
+//
+// Nothing is sent while the consumer is contested: a message the outside
+// stream received would stay in flight until the ack timeout (see
+// TestStreamTakeoverKeepsDeliveriesInFlight).
 func TestConsumerSurvivesForcedReconnect(t *testing.T) {
 	is := is.New(t)
 	topic, p, co := receivingConsumer(t)
 
-	w, sub, err := subscribeOnOwner(t, &danubepb.ConsumerRequest{
-		RequestId: 1, TopicName: topic, ConsumerName: "c", Subscription: "s",
-		SubscriptionType: danubepb.ConsumerRequest_Exclusive,
-	})
-	is.NoErr(err) // this takeover cancels the client's stream
+	w, sub, err := subscribeOnOwner(t, exclusiveC(topic))
+	is.NoErr(err)
 	raw := openStream(t, w, sub.ConsumerId)
-	send(t, p, "grab")
-	// The raw stream gets "grab" unless the client already took the consumer
-	// back (then the raw stream just ends). Either way it goes away unacked,
-	// and the broker hands "grab" to whoever holds the consumer next.
-	_, _ = raw.stream.Recv()
-	raw.cancel()
+	_, err = raw.stream.Recv()
+	is.Equal(err, io.EOF) // the client took the consumer back
 
 	send(t, p, payloads("after", 3)...)
-	want := append([]string{"grab"}, payloads("after", 3)...)
+	is.Equal(receiveAndAck(t, co, 3), payloads("after", 3))
+}
+
+// TestStreamTakeoverKeepsDeliveriesInFlight pins broker v0.15.1: a second
+// ReceiveMessages for a consumer ends the first stream (OK) without
+// rescheduling what it delivered, which waits for the ack timeout; a
+// Subscribe under the same name reschedules it at once. This is why clients
+// subscribe again before every new stream.
+func TestStreamTakeoverKeepsDeliveriesInFlight(t *testing.T) {
+	is := is.New(t)
+	topic, p := reliableTopic(t, nil)
+	w, sub, first, _ := rawDelivery(t, topic, p, "m")
+
+	second := openStream(t, w, sub.ConsumerId)
+	_, err := first.stream.Recv()
+	is.Equal(err, io.EOF) // the second stream took over
+	send(t, p, "n")
+	m, err := second.stream.Recv()
+	is.NoErr(err)
+	is.Equal(string(m.Payload), "n") // "m" was not sent again first
+
+	_, err = w.consumers.Subscribe(opContext(t), exclusiveC(topic))
+	is.NoErr(err)
+	_, err = second.stream.Recv()
+	is.Equal(err, io.EOF)
+	third := openStream(t, w, sub.ConsumerId)
 	got := map[string]bool{}
-	for len(got) < len(want) {
-		m := receive(t, co)
-		ack(t, co, m)
-		got[string(m.Payload)] = true // a redelivery may repeat a message
+	for range 2 {
+		m, err := third.stream.Recv()
+		is.NoErr(err)
+		got[string(m.Payload)] = true
 	}
-	for _, p := range want {
-		is.True(got[p])
-	}
+	is.Equal(got, map[string]bool{"m": true, "n": true}) // both unacked, both sent again
 }
 
 func TestConsumerSurvivesCutStreams(t *testing.T) {
@@ -145,6 +164,26 @@ func TestConsumerSurvivesCutStreams(t *testing.T) {
 		send(t, p, payloads("after-cut-"+string(rune('a'+round)), 2)...)
 		is.Equal(receiveAndAck(t, co, 2), payloads("after-cut-"+string(rune('a'+round)), 2))
 	}
+}
+
+// rawDelivery subscribes exclusiveC(topic) on the topic's owner, opens its
+// stream and publishes payload, which the stream receives and leaves unacked.
+func rawDelivery(t *testing.T, topic string, p *danubeclient.Producer, payload string) (wire, *danubepb.ConsumerResponse, rawStream, *danubepb.StreamMessage) {
+	t.Helper()
+	w, sub, err := subscribeOnOwner(t, exclusiveC(topic))
+	if err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	raw := openStream(t, w, sub.ConsumerId)
+	send(t, p, payload)
+	m, err := raw.stream.Recv()
+	if err != nil {
+		t.Fatalf("Recv: %v", err)
+	}
+	if string(m.Payload) != payload {
+		t.Fatalf("first delivery %q, want %q", m.Payload, payload)
+	}
+	return w, sub, raw, m
 }
 
 // receivingConsumer returns a Reliable topic, its producer and a consumer on
@@ -168,10 +207,7 @@ func receivingConsumer(t *testing.T) (string, *danubeclient.Producer, *danubecli
 func TestReceiveStreamSendsHeadersAtOnce(t *testing.T) {
 	is := is.New(t)
 	topic, _ := reliableTopic(t, nil)
-	w, sub, err := subscribeOnOwner(t, &danubepb.ConsumerRequest{
-		RequestId: 1, TopicName: topic, ConsumerName: "c", Subscription: "s",
-		SubscriptionType: danubepb.ConsumerRequest_Exclusive,
-	})
+	w, sub, err := subscribeOnOwner(t, exclusiveC(topic))
 	is.NoErr(err)
 	raw := openStream(t, w, sub.ConsumerId)
 	headers := make(chan error, 1)

@@ -98,16 +98,7 @@ func TestReaderLagSkipsMessagesForGood(t *testing.T) {
 func TestReaderLagWhileTheConsumerIsAway(t *testing.T) {
 	is := is.New(t)
 	topic, p := reliableTopic(t, nil)
-	req := &danubepb.ConsumerRequest{
-		RequestId: 1, TopicName: topic, ConsumerName: "c", Subscription: "s",
-		SubscriptionType: danubepb.ConsumerRequest_Exclusive,
-	}
-	w, sub, err := subscribeOnOwner(t, req)
-	is.NoErr(err)
-	raw := openStream(t, w, sub.ConsumerId)
-	send(t, p, "m-0")
-	m0, err := raw.stream.Recv()
-	is.NoErr(err)
+	w, sub, raw, m0 := rawDelivery(t, topic, p, "m-0")
 	is.Equal(m0.GetMsgId().GetTopicOffset(), uint64(0)) // left unacked in the window
 	raw.cancel()
 	waitFor(t, "the broker to mark the consumer inactive", func() (bool, error) {

@@ -140,6 +140,15 @@ func onOwner(t *testing.T, topic string, call func(w wire) error) (wire, error) 
 	}
 }
 
+// exclusiveC is the request for consumer "c" of the Exclusive subscription
+// "s" on topic.
+func exclusiveC(topic string) *danubepb.ConsumerRequest {
+	return &danubepb.ConsumerRequest{
+		RequestId: 1, TopicName: topic, ConsumerName: "c", Subscription: "s",
+		SubscriptionType: danubepb.ConsumerRequest_Exclusive,
+	}
+}
+
 // subscribeOnOwner subscribes on the broker hosting the request's topic.
 func subscribeOnOwner(t *testing.T, req *danubepb.ConsumerRequest) (wire, *danubepb.ConsumerResponse, error) {
 	t.Helper()

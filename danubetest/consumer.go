@@ -78,7 +78,9 @@ func (b *Broker) takeoverLocked(c *consumer, endErr error) {
 }
 
 // ReceiveMessages streams the consumer's deliveries. A second call for the
-// same id takes over: the older stream ends with OK. When a stream ends, the
+// same id takes over: the older stream ends with OK and what it was sent
+// stays in flight until the ack timeout (consumer.rs takeover reschedules
+// nothing; Subscribe does). When a stream ends on its own, the
 // consumer turns inactive and its unacked messages are sent again to the
 // next stream or consumer (topic_control.rs trigger_dispatcher_on_reconnect).
 //

@@ -433,6 +433,8 @@ func (pc *partConsumer) run(ctx context.Context, rs *receiveStream) {
 			}
 		}
 		attempt++
+		// Subscribe, not just a new stream: only a Subscribe takeover sends
+		// again at once what the old stream had in flight.
 		ns, err := pc.subscribe(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
