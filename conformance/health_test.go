@@ -42,6 +42,14 @@ func openStream(t *testing.T, w wire, consumerID uint64) rawStream {
 	return rawStream{stream: stream, cancel: cancel}
 }
 
+// recv is Recv bounded by deliveryTimeout: a stream still silent then is
+// cancelled, so that Recv reports Canceled instead of hanging.
+func (r rawStream) recv() (*danubepb.StreamMessage, error) {
+	timer := time.AfterFunc(deliveryTimeout, r.cancel)
+	defer timer.Stop()
+	return r.stream.Recv()
+}
+
 // sendRaw publishes payload through a producer created on the wire.
 func sendRaw(t *testing.T, w wire, topic string, producerID uint64, payload string) {
 	t.Helper()
@@ -83,7 +91,7 @@ func TestHealthCheckReportsClose(t *testing.T) {
 
 	raw := openStream(t, w, sub.ConsumerId)
 	sendRaw(t, w, topic, prod.ProducerId, "m")
-	m, err := raw.stream.Recv()
+	m, err := raw.recv()
 	is.NoErr(err)
 	is.Equal(string(m.Payload), "m")
 	is.Equal(m.SubscriptionName, "") // the broker leaves it empty on deliveries
@@ -115,7 +123,7 @@ func TestConsumerSurvivesForcedReconnect(t *testing.T) {
 	w, sub, err := subscribeOnOwner(t, exclusiveC(topic))
 	is.NoErr(err)
 	raw := openStream(t, w, sub.ConsumerId)
-	_, err = raw.stream.Recv()
+	_, err = raw.recv()
 	is.Equal(err, io.EOF) // the client took the consumer back
 
 	send(t, p, payloads("after", 3)...)
@@ -133,21 +141,21 @@ func TestStreamTakeoverKeepsDeliveriesInFlight(t *testing.T) {
 	w, sub, first, _ := rawDelivery(t, topic, p, "m")
 
 	second := openStream(t, w, sub.ConsumerId)
-	_, err := first.stream.Recv()
+	_, err := first.recv()
 	is.Equal(err, io.EOF) // the second stream took over
 	send(t, p, "n")
-	m, err := second.stream.Recv()
+	m, err := second.recv()
 	is.NoErr(err)
 	is.Equal(string(m.Payload), "n") // "m" was not sent again first
 
 	_, err = w.consumers.Subscribe(opContext(t), exclusiveC(topic))
 	is.NoErr(err)
-	_, err = second.stream.Recv()
+	_, err = second.recv()
 	is.Equal(err, io.EOF)
 	third := openStream(t, w, sub.ConsumerId)
 	got := map[string]bool{}
 	for range 2 {
-		m, err := third.stream.Recv()
+		m, err := third.recv()
 		is.NoErr(err)
 		got[string(m.Payload)] = true
 	}
@@ -176,7 +184,7 @@ func rawDelivery(t *testing.T, topic string, p *danubeclient.Producer, payload s
 	}
 	raw := openStream(t, w, sub.ConsumerId)
 	send(t, p, payload)
-	m, err := raw.stream.Recv()
+	m, err := raw.recv()
 	if err != nil {
 		t.Fatalf("Recv: %v", err)
 	}
