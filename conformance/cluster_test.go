@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,16 +103,6 @@ func awaitOwner(t *testing.T, ws []wire, topic string) int {
 		return owner >= 0 && url == shared.brokers[owner], nil
 	})
 	return owner
-}
-
-// ownerAdmin returns an admin client for the broker hosting topic: admin
-// calls such as Unsubscribe act on the topic's host only.
-func ownerAdmin(t *testing.T, topic string) *danubeclient.Admin {
-	t.Helper()
-	if !shared.clustered() {
-		return shared.admin(t)
-	}
-	return target{adminURL: shared.admins[awaitOwner(t, brokerWires(t), topic)]}.admin(t)
 }
 
 // wantLookupLeadsToOwner checks the service URL's lookup of an existing
@@ -201,6 +192,53 @@ func TestClusterNonOwnerAnswers(t *testing.T) {
 // lookup finds the first assignment key that contains the name as a
 // substring, so a name that is part of an assigned topic's name finds that
 // topic's broker (even the owner redirects to itself).
+// TestClusterListBrokers: every broker's ListBrokers names every broker of
+// the cluster with its client and admin URL.
+func TestClusterListBrokers(t *testing.T) {
+	needCluster(t)
+	is := is.New(t)
+	want := map[string]string{}
+	for i, u := range shared.brokers {
+		want[u] = shared.admins[i]
+	}
+	for _, adminURL := range shared.admins {
+		brokers, err := target{adminURL: adminURL}.admin(t).Brokers(opContext(t))
+		is.NoErr(err)
+		got := map[string]string{}
+		for _, b := range brokers {
+			got[b.URL] = b.AdminURL
+		}
+		is.Equal(got, want)
+	}
+}
+
+// TestClusterUnsubscribeThroughAnyBroker: only the topic's owner removes a
+// subscription (another broker answers NOT_FOUND "… has active consumers"),
+// so the client's Unsubscribe goes on to the brokers ListBrokers names.
+func TestClusterUnsubscribeThroughAnyBroker(t *testing.T) {
+	needCluster(t)
+	is := is.New(t)
+	topic, _ := reliableTopic(t, nil)
+	co := subscribe(t, shared.client(t), danubeclient.ConsumerOptions{Topic: topic, Name: "c", Subscription: "s"})
+	is.NoErr(co.Close())
+	owner := awaitOwner(t, brokerWires(t), topic)
+	i := (owner + 1) % len(shared.admins)
+	other := target{adminURL: shared.admins[i]}.admin(t)
+
+	_, err := target{url: shared.brokers[i], adminURL: shared.admins[i]}.wire(t).topics.Unsubscribe(opContext(t), &adminpb.SubscriptionRequest{Topic: topic, Subscription: "s"})
+	wantStatus(t, err, codes.NotFound, "Unable to unsubscribe the subscription s due to error: Unable to unsubscribe as the subscription s has active consumers")
+	waitFor(t, "Unsubscribe to succeed once the consumer is gone", func() (bool, error) {
+		err := other.Unsubscribe(opContext(t), topic, "s")
+		if err != nil && !strings.Contains(err.Error(), "has active consumers") {
+			return false, err
+		}
+		return err == nil, nil
+	})
+	subs, err := other.ListSubscriptions(opContext(t), topic)
+	is.NoErr(err)
+	is.Equal(len(subs), 0)
+}
+
 func TestClusterLookupScansAssignments(t *testing.T) {
 	needCluster(t)
 	ws := brokerWires(t)

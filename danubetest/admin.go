@@ -13,10 +13,15 @@ import (
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/adminpb"
 )
 
-// namespaceAdmin and topicAdmin serve the admin listener.
+// brokerAdmin, namespaceAdmin and topicAdmin serve the admin listener.
 //
 // Differs from the broker: where an admin error wraps another status, its text
 // holds the inner message only (tonic prints the inner Status debug form).
+type brokerAdmin struct {
+	adminpb.UnimplementedBrokerAdminServer
+	b *Broker
+}
+
 type namespaceAdmin struct {
 	adminpb.UnimplementedNamespaceAdminServer
 	b *Broker
@@ -25,6 +30,33 @@ type namespaceAdmin struct {
 type topicAdmin struct {
 	adminpb.UnimplementedTopicAdminServer
 	b *Broker
+}
+
+// ListBrokers lists every broker of the cluster (a standalone broker: itself)
+// with its client and admin URL, from the brokers' registrations
+// (brokers_admin.rs list_brokers). The role is "None" for a standalone
+// broker; in a cluster the first broker is "Cluster_Leader" and the others
+// "Cluster_Follower".
+//
+// Differs from the broker: the admin URL is always the bound address, where
+// a broker started with --admin-addr 0.0.0.0:50051 registers that wildcard.
+func (s brokerAdmin) ListBrokers(context.Context, *adminpb.Empty) (*adminpb.BrokerListResponse, error) {
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	resp := &adminpb.BrokerListResponse{}
+	for i, b := range s.b.brokers {
+		role := "None"
+		if s.b.clustered {
+			role = "Cluster_Follower"
+			if i == 0 {
+				role = "Cluster_Leader"
+			}
+		}
+		resp.Brokers = append(resp.Brokers, &adminpb.BrokerInfo{
+			BrokerId: b.id, BrokerAddr: b.url, BrokerRole: role, AdminAddr: b.adminURL, BrokerStatus: "active",
+		})
+	}
+	return resp, nil
 }
 
 // GetNamespaceTopics lists the topics of a namespace, sorted.

@@ -198,6 +198,7 @@ func (b *Broker) Start() error {
 	schemapb.RegisterSchemaRegistryServer(b.clientSrv, schemaService{b: b})
 
 	b.adminSrv = grpc.NewServer(b.serverOptions()...)
+	adminpb.RegisterBrokerAdminServer(b.adminSrv, brokerAdmin{b: b})
 	adminpb.RegisterNamespaceAdminServer(b.adminSrv, namespaceAdmin{b: b})
 	adminpb.RegisterTopicAdminServer(b.adminSrv, topicAdmin{b: b})
 

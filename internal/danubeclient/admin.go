@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/conduitio-labs/conduit-connector-danube/internal/pb/adminpb"
 )
@@ -16,6 +20,7 @@ type Admin struct {
 	c          *Client
 	namespaces adminpb.NamespaceAdminClient
 	topics     adminpb.TopicAdminClient
+	brokers    adminpb.BrokerAdminClient
 }
 
 // NewAdmin prepares an admin connection; it makes no RPC.
@@ -28,6 +33,7 @@ func NewAdmin(cfg Config) (*Admin, error) {
 		c:          c,
 		namespaces: adminpb.NewNamespaceAdminClient(c.service.cc),
 		topics:     adminpb.NewTopicAdminClient(c.service.cc),
+		brokers:    adminpb.NewBrokerAdminClient(c.service.cc),
 	}, nil
 }
 
@@ -121,13 +127,100 @@ func (a *Admin) ListSubscriptions(ctx context.Context, topic string) ([]string, 
 	return out, nil
 }
 
-// Unsubscribe deletes a subscription of a partition topic.
+// Unsubscribe removes a subscription from a partition topic. Only the
+// topic's owner can (Danube v0.15.1): every other broker answers NOT_FOUND,
+// as the owner does for an unknown or busy subscription. So when this admin
+// address answers NOT_FOUND, the call goes on to the admin address of every
+// other broker that ListBrokers names, and the first success ends it.
 func (a *Admin) Unsubscribe(ctx context.Context, topic, subscription string) error {
-	return a.do(ctx, fmt.Sprintf("unsubscribe %q from topic %q", subscription, topic),
-		func(ctx context.Context) (bool, error) {
-			resp, err := a.topics.Unsubscribe(ctx, &adminpb.SubscriptionRequest{Topic: topic, Subscription: subscription})
+	what := fmt.Sprintf("unsubscribe %q from topic %q", subscription, topic)
+	unsubscribe := func(topics adminpb.TopicAdminClient) error {
+		return a.do(ctx, what, func(ctx context.Context) (bool, error) {
+			resp, err := topics.Unsubscribe(ctx, &adminpb.SubscriptionRequest{Topic: topic, Subscription: subscription})
 			return resp.GetSuccess(), err
 		})
+	}
+	err := unsubscribe(a.topics)
+	if status.Code(err) != codes.NotFound {
+		return err
+	}
+	brokers, lerr := a.Brokers(ctx)
+	if lerr != nil {
+		return fmt.Errorf("%w (finding the topic's owner: %w)", err, lerr)
+	}
+	self, _ := dialTarget(a.c.serviceURL)
+	var asked []string
+	for _, b := range brokers {
+		target, terr := dialTarget(b.AdminURL)
+		if terr != nil || target == self {
+			continue
+		}
+		cc, cerr := a.c.conn(target)
+		if cerr != nil {
+			return cerr
+		}
+		asked = append(asked, b.AdminURL)
+		switch oerr := unsubscribe(adminpb.NewTopicAdminClient(cc)); {
+		case oerr == nil:
+			return nil
+		case status.Code(oerr) != codes.NotFound:
+			return fmt.Errorf("%w; at %s: %w", err, b.AdminURL, oerr)
+		}
+	}
+	if len(asked) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w (so did the cluster's other brokers: %s)", err, strings.Join(asked, ", "))
+}
+
+// BrokerInfo is one broker of the cluster, as the admin API lists it.
+type BrokerInfo struct {
+	ID       string
+	URL      string // its client URL
+	AdminURL string // its admin URL
+}
+
+// Brokers lists the brokers of the cluster (ListBrokers). A broker started
+// with a wildcard admin address (--admin-addr 0.0.0.0:50051, as Danube's
+// compose files do) registers it as such; AdminURL then takes the host of
+// the broker's client URL instead.
+func (a *Admin) Brokers(ctx context.Context) ([]BrokerInfo, error) {
+	var resp *adminpb.BrokerListResponse
+	err := a.do(ctx, "list brokers", func(ctx context.Context) (bool, error) {
+		var err error
+		resp, err = a.brokers.ListBrokers(ctx, &adminpb.Empty{})
+		return true, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]BrokerInfo, 0, len(resp.GetBrokers()))
+	for _, b := range resp.GetBrokers() {
+		out = append(out, BrokerInfo{ID: b.GetBrokerId(), URL: b.GetBrokerAddr(), AdminURL: reachableAdmin(b.GetAdminAddr(), b.GetBrokerAddr())})
+	}
+	return out, nil
+}
+
+// reachableAdmin replaces a wildcard host in adminURL with brokerURL's host.
+func reachableAdmin(adminURL, brokerURL string) string {
+	if !unspecifiedHost(adminURL) {
+		return adminURL
+	}
+	adminTarget, err := dialTarget(adminURL)
+	if err != nil {
+		return adminURL
+	}
+	brokerTarget, err := dialTarget(brokerURL)
+	if err != nil {
+		return adminURL
+	}
+	_, port, _ := net.SplitHostPort(adminTarget)
+	host, _, _ := net.SplitHostPort(brokerTarget)
+	scheme, _, found := strings.Cut(adminURL, "://")
+	if !found {
+		return net.JoinHostPort(host, port)
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // SetMaxUnacked sets a subscription's reliable window (1..10000).

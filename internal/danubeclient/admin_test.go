@@ -121,3 +121,17 @@ func TestAdmin(t *testing.T) {
 	is.True(a.SetMaxUnacked(ctx, "/orders/t", "s1", 0) != nil)
 	is.True(a.SetMaxUnacked(ctx, "/orders/t", "s1", 10001) != nil)
 }
+
+func TestReachableAdminReplacesAWildcardHost(t *testing.T) {
+	for _, tc := range []struct{ admin, broker, want string }{
+		{"http://0.0.0.0:50051", "http://broker2:6650", "http://broker2:50051"},
+		{"https://[::]:50051", "https://broker2:6650", "https://broker2:50051"},
+		{"http://10.0.0.7:50051", "http://broker2:6650", "http://10.0.0.7:50051"},
+		{"0.0.0.0:50051", "http://[fd00::2]:6650", "[fd00::2]:50051"},
+		{"http://0.0.0.0:50051", "not a url", "http://0.0.0.0:50051"},
+	} {
+		if got := reachableAdmin(tc.admin, tc.broker); got != tc.want {
+			t.Errorf("reachableAdmin(%q, %q) = %q, want %q", tc.admin, tc.broker, got, tc.want)
+		}
+	}
+}

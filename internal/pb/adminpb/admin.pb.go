@@ -1264,6 +1264,173 @@ func (x *DescribeTopicResponse) GetCompatibilityMode() string {
 	return ""
 }
 
+type Empty struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Empty) Reset() {
+	*x = Empty{}
+	mi := &file_admin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Empty) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Empty) ProtoMessage() {}
+
+func (x *Empty) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Empty.ProtoReflect.Descriptor instead.
+func (*Empty) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{20}
+}
+
+type BrokerListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Brokers       []*BrokerInfo          `protobuf:"bytes,1,rep,name=brokers,proto3" json:"brokers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BrokerListResponse) Reset() {
+	*x = BrokerListResponse{}
+	mi := &file_admin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BrokerListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BrokerListResponse) ProtoMessage() {}
+
+func (x *BrokerListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BrokerListResponse.ProtoReflect.Descriptor instead.
+func (*BrokerListResponse) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *BrokerListResponse) GetBrokers() []*BrokerInfo {
+	if x != nil {
+		return x.Brokers
+	}
+	return nil
+}
+
+// BrokerInfo is a broker's registration: broker_addr its client URL,
+// admin_addr the scheme and the address its admin port was started with
+// (which may be a wildcard such as 0.0.0.0:50051).
+type BrokerInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	BrokerId      string                 `protobuf:"bytes,1,opt,name=broker_id,json=brokerId,proto3" json:"broker_id,omitempty"`
+	BrokerAddr    string                 `protobuf:"bytes,2,opt,name=broker_addr,json=brokerAddr,proto3" json:"broker_addr,omitempty"`
+	BrokerRole    string                 `protobuf:"bytes,3,opt,name=broker_role,json=brokerRole,proto3" json:"broker_role,omitempty"`
+	AdminAddr     string                 `protobuf:"bytes,4,opt,name=admin_addr,json=adminAddr,proto3" json:"admin_addr,omitempty"`
+	MetricsAddr   string                 `protobuf:"bytes,5,opt,name=metrics_addr,json=metricsAddr,proto3" json:"metrics_addr,omitempty"`
+	BrokerStatus  string                 `protobuf:"bytes,6,opt,name=broker_status,json=brokerStatus,proto3" json:"broker_status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BrokerInfo) Reset() {
+	*x = BrokerInfo{}
+	mi := &file_admin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BrokerInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BrokerInfo) ProtoMessage() {}
+
+func (x *BrokerInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BrokerInfo.ProtoReflect.Descriptor instead.
+func (*BrokerInfo) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *BrokerInfo) GetBrokerId() string {
+	if x != nil {
+		return x.BrokerId
+	}
+	return ""
+}
+
+func (x *BrokerInfo) GetBrokerAddr() string {
+	if x != nil {
+		return x.BrokerAddr
+	}
+	return ""
+}
+
+func (x *BrokerInfo) GetBrokerRole() string {
+	if x != nil {
+		return x.BrokerRole
+	}
+	return ""
+}
+
+func (x *BrokerInfo) GetAdminAddr() string {
+	if x != nil {
+		return x.AdminAddr
+	}
+	return ""
+}
+
+func (x *BrokerInfo) GetMetricsAddr() string {
+	if x != nil {
+		return x.MetricsAddr
+	}
+	return ""
+}
+
+func (x *BrokerInfo) GetBrokerStatus() string {
+	if x != nil {
+		return x.BrokerStatus
+	}
+	return ""
+}
+
 var File_admin_proto protoreflect.FileDescriptor
 
 const file_admin_proto_rawDesc = "" +
@@ -1349,7 +1516,21 @@ const file_admin_proto_rawDesc = "" +
 	"_schema_idB\x11\n" +
 	"\x0f_schema_versionB\x0e\n" +
 	"\f_schema_typeB\x15\n" +
-	"\x13_compatibility_mode*1\n" +
+	"\x13_compatibility_mode\"\a\n" +
+	"\x05Empty\"H\n" +
+	"\x12BrokerListResponse\x122\n" +
+	"\abrokers\x18\x01 \x03(\v2\x18.danube_admin.BrokerInfoR\abrokers\"\xd2\x01\n" +
+	"\n" +
+	"BrokerInfo\x12\x1b\n" +
+	"\tbroker_id\x18\x01 \x01(\tR\bbrokerId\x12\x1f\n" +
+	"\vbroker_addr\x18\x02 \x01(\tR\n" +
+	"brokerAddr\x12\x1f\n" +
+	"\vbroker_role\x18\x03 \x01(\tR\n" +
+	"brokerRole\x12\x1d\n" +
+	"\n" +
+	"admin_addr\x18\x04 \x01(\tR\tadminAddr\x12!\n" +
+	"\fmetrics_addr\x18\x05 \x01(\tR\vmetricsAddr\x12#\n" +
+	"\rbroker_status\x18\x06 \x01(\tR\fbrokerStatus*1\n" +
 	"\x10DispatchStrategy\x12\x0f\n" +
 	"\vNonReliable\x10\x00\x12\f\n" +
 	"\bReliable\x10\x01*9\n" +
@@ -1360,7 +1541,9 @@ const file_admin_proto_rawDesc = "" +
 	"\n" +
 	"DeadLetter\x10\x00\x12\t\n" +
 	"\x05Block\x10\x01\x12\b\n" +
-	"\x04Drop\x10\x022\x8f\x02\n" +
+	"\x04Drop\x10\x022S\n" +
+	"\vBrokerAdmin\x12D\n" +
+	"\vListBrokers\x12\x13.danube_admin.Empty\x1a .danube_admin.BrokerListResponse2\x8f\x02\n" +
 	"\x0eNamespaceAdmin\x12U\n" +
 	"\x12GetNamespaceTopics\x12\x1e.danube_admin.NamespaceRequest\x1a\x1f.danube_admin.TopicListResponse\x12R\n" +
 	"\x0fCreateNamespace\x12\x1e.danube_admin.NamespaceRequest\x1a\x1f.danube_admin.NamespaceResponse\x12R\n" +
@@ -1392,7 +1575,7 @@ func file_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_admin_proto_goTypes = []any{
 	(DispatchStrategy)(0),                         // 0: danube_admin.DispatchStrategy
 	(SubscriptionBackoffStrategy)(0),              // 1: danube_admin.SubscriptionBackoffStrategy
@@ -1417,6 +1600,9 @@ var file_admin_proto_goTypes = []any{
 	(*GetSubscriptionDispatchConfigResponse)(nil), // 20: danube_admin.GetSubscriptionDispatchConfigResponse
 	(*DescribeTopicRequest)(nil),                  // 21: danube_admin.DescribeTopicRequest
 	(*DescribeTopicResponse)(nil),                 // 22: danube_admin.DescribeTopicResponse
+	(*Empty)(nil),                                 // 23: danube_admin.Empty
+	(*BrokerListResponse)(nil),                    // 24: danube_admin.BrokerListResponse
+	(*BrokerInfo)(nil),                            // 25: danube_admin.BrokerInfo
 }
 var file_admin_proto_depIdxs = []int32{
 	0,  // 0: danube_admin.NewTopicRequest.dispatch_strategy:type_name -> danube_admin.DispatchStrategy
@@ -1427,39 +1613,42 @@ var file_admin_proto_depIdxs = []int32{
 	13, // 5: danube_admin.GetSubscriptionFailurePolicyResponse.failure_policy:type_name -> danube_admin.SubscriptionFailurePolicy
 	17, // 6: danube_admin.SetSubscriptionDispatchConfigRequest.dispatch_config:type_name -> danube_admin.SubscriptionDispatchConfig
 	17, // 7: danube_admin.GetSubscriptionDispatchConfigResponse.dispatch_config:type_name -> danube_admin.SubscriptionDispatchConfig
-	3,  // 8: danube_admin.NamespaceAdmin.GetNamespaceTopics:input_type -> danube_admin.NamespaceRequest
-	3,  // 9: danube_admin.NamespaceAdmin.CreateNamespace:input_type -> danube_admin.NamespaceRequest
-	3,  // 10: danube_admin.NamespaceAdmin.DeleteNamespace:input_type -> danube_admin.NamespaceRequest
-	6,  // 11: danube_admin.TopicAdmin.CreateTopic:input_type -> danube_admin.NewTopicRequest
-	9,  // 12: danube_admin.TopicAdmin.CreatePartitionedTopic:input_type -> danube_admin.PartitionedTopicRequest
-	7,  // 13: danube_admin.TopicAdmin.DeleteTopic:input_type -> danube_admin.TopicRequest
-	7,  // 14: danube_admin.TopicAdmin.UnloadTopic:input_type -> danube_admin.TopicRequest
-	7,  // 15: danube_admin.TopicAdmin.ListSubscriptions:input_type -> danube_admin.TopicRequest
-	10, // 16: danube_admin.TopicAdmin.Unsubscribe:input_type -> danube_admin.SubscriptionRequest
-	14, // 17: danube_admin.TopicAdmin.SetSubscriptionFailurePolicy:input_type -> danube_admin.SetSubscriptionFailurePolicyRequest
-	15, // 18: danube_admin.TopicAdmin.GetSubscriptionFailurePolicy:input_type -> danube_admin.GetSubscriptionFailurePolicyRequest
-	21, // 19: danube_admin.TopicAdmin.DescribeTopic:input_type -> danube_admin.DescribeTopicRequest
-	18, // 20: danube_admin.TopicAdmin.SetSubscriptionDispatchConfig:input_type -> danube_admin.SetSubscriptionDispatchConfigRequest
-	19, // 21: danube_admin.TopicAdmin.GetSubscriptionDispatchConfig:input_type -> danube_admin.GetSubscriptionDispatchConfigRequest
-	5,  // 22: danube_admin.NamespaceAdmin.GetNamespaceTopics:output_type -> danube_admin.TopicListResponse
-	4,  // 23: danube_admin.NamespaceAdmin.CreateNamespace:output_type -> danube_admin.NamespaceResponse
-	4,  // 24: danube_admin.NamespaceAdmin.DeleteNamespace:output_type -> danube_admin.NamespaceResponse
-	8,  // 25: danube_admin.TopicAdmin.CreateTopic:output_type -> danube_admin.TopicResponse
-	8,  // 26: danube_admin.TopicAdmin.CreatePartitionedTopic:output_type -> danube_admin.TopicResponse
-	8,  // 27: danube_admin.TopicAdmin.DeleteTopic:output_type -> danube_admin.TopicResponse
-	8,  // 28: danube_admin.TopicAdmin.UnloadTopic:output_type -> danube_admin.TopicResponse
-	12, // 29: danube_admin.TopicAdmin.ListSubscriptions:output_type -> danube_admin.SubscriptionListResponse
-	11, // 30: danube_admin.TopicAdmin.Unsubscribe:output_type -> danube_admin.SubscriptionResponse
-	11, // 31: danube_admin.TopicAdmin.SetSubscriptionFailurePolicy:output_type -> danube_admin.SubscriptionResponse
-	16, // 32: danube_admin.TopicAdmin.GetSubscriptionFailurePolicy:output_type -> danube_admin.GetSubscriptionFailurePolicyResponse
-	22, // 33: danube_admin.TopicAdmin.DescribeTopic:output_type -> danube_admin.DescribeTopicResponse
-	11, // 34: danube_admin.TopicAdmin.SetSubscriptionDispatchConfig:output_type -> danube_admin.SubscriptionResponse
-	20, // 35: danube_admin.TopicAdmin.GetSubscriptionDispatchConfig:output_type -> danube_admin.GetSubscriptionDispatchConfigResponse
-	22, // [22:36] is the sub-list for method output_type
-	8,  // [8:22] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	25, // 8: danube_admin.BrokerListResponse.brokers:type_name -> danube_admin.BrokerInfo
+	23, // 9: danube_admin.BrokerAdmin.ListBrokers:input_type -> danube_admin.Empty
+	3,  // 10: danube_admin.NamespaceAdmin.GetNamespaceTopics:input_type -> danube_admin.NamespaceRequest
+	3,  // 11: danube_admin.NamespaceAdmin.CreateNamespace:input_type -> danube_admin.NamespaceRequest
+	3,  // 12: danube_admin.NamespaceAdmin.DeleteNamespace:input_type -> danube_admin.NamespaceRequest
+	6,  // 13: danube_admin.TopicAdmin.CreateTopic:input_type -> danube_admin.NewTopicRequest
+	9,  // 14: danube_admin.TopicAdmin.CreatePartitionedTopic:input_type -> danube_admin.PartitionedTopicRequest
+	7,  // 15: danube_admin.TopicAdmin.DeleteTopic:input_type -> danube_admin.TopicRequest
+	7,  // 16: danube_admin.TopicAdmin.UnloadTopic:input_type -> danube_admin.TopicRequest
+	7,  // 17: danube_admin.TopicAdmin.ListSubscriptions:input_type -> danube_admin.TopicRequest
+	10, // 18: danube_admin.TopicAdmin.Unsubscribe:input_type -> danube_admin.SubscriptionRequest
+	14, // 19: danube_admin.TopicAdmin.SetSubscriptionFailurePolicy:input_type -> danube_admin.SetSubscriptionFailurePolicyRequest
+	15, // 20: danube_admin.TopicAdmin.GetSubscriptionFailurePolicy:input_type -> danube_admin.GetSubscriptionFailurePolicyRequest
+	21, // 21: danube_admin.TopicAdmin.DescribeTopic:input_type -> danube_admin.DescribeTopicRequest
+	18, // 22: danube_admin.TopicAdmin.SetSubscriptionDispatchConfig:input_type -> danube_admin.SetSubscriptionDispatchConfigRequest
+	19, // 23: danube_admin.TopicAdmin.GetSubscriptionDispatchConfig:input_type -> danube_admin.GetSubscriptionDispatchConfigRequest
+	24, // 24: danube_admin.BrokerAdmin.ListBrokers:output_type -> danube_admin.BrokerListResponse
+	5,  // 25: danube_admin.NamespaceAdmin.GetNamespaceTopics:output_type -> danube_admin.TopicListResponse
+	4,  // 26: danube_admin.NamespaceAdmin.CreateNamespace:output_type -> danube_admin.NamespaceResponse
+	4,  // 27: danube_admin.NamespaceAdmin.DeleteNamespace:output_type -> danube_admin.NamespaceResponse
+	8,  // 28: danube_admin.TopicAdmin.CreateTopic:output_type -> danube_admin.TopicResponse
+	8,  // 29: danube_admin.TopicAdmin.CreatePartitionedTopic:output_type -> danube_admin.TopicResponse
+	8,  // 30: danube_admin.TopicAdmin.DeleteTopic:output_type -> danube_admin.TopicResponse
+	8,  // 31: danube_admin.TopicAdmin.UnloadTopic:output_type -> danube_admin.TopicResponse
+	12, // 32: danube_admin.TopicAdmin.ListSubscriptions:output_type -> danube_admin.SubscriptionListResponse
+	11, // 33: danube_admin.TopicAdmin.Unsubscribe:output_type -> danube_admin.SubscriptionResponse
+	11, // 34: danube_admin.TopicAdmin.SetSubscriptionFailurePolicy:output_type -> danube_admin.SubscriptionResponse
+	16, // 35: danube_admin.TopicAdmin.GetSubscriptionFailurePolicy:output_type -> danube_admin.GetSubscriptionFailurePolicyResponse
+	22, // 36: danube_admin.TopicAdmin.DescribeTopic:output_type -> danube_admin.DescribeTopicResponse
+	11, // 37: danube_admin.TopicAdmin.SetSubscriptionDispatchConfig:output_type -> danube_admin.SubscriptionResponse
+	20, // 38: danube_admin.TopicAdmin.GetSubscriptionDispatchConfig:output_type -> danube_admin.GetSubscriptionDispatchConfigResponse
+	24, // [24:39] is the sub-list for method output_type
+	9,  // [9:24] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_admin_proto_init() }
@@ -1479,9 +1668,9 @@ func file_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_admin_proto_rawDesc), len(file_admin_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   20,
+			NumMessages:   23,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_admin_proto_goTypes,
 		DependencyIndexes: file_admin_proto_depIdxs,

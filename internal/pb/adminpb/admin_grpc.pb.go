@@ -24,6 +24,108 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
+	BrokerAdmin_ListBrokers_FullMethodName = "/danube_admin.BrokerAdmin/ListBrokers"
+)
+
+// BrokerAdminClient is the client API for BrokerAdmin service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+type BrokerAdminClient interface {
+	ListBrokers(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*BrokerListResponse, error)
+}
+
+type brokerAdminClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewBrokerAdminClient(cc grpc.ClientConnInterface) BrokerAdminClient {
+	return &brokerAdminClient{cc}
+}
+
+func (c *brokerAdminClient) ListBrokers(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*BrokerListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BrokerListResponse)
+	err := c.cc.Invoke(ctx, BrokerAdmin_ListBrokers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// BrokerAdminServer is the server API for BrokerAdmin service.
+// All implementations must embed UnimplementedBrokerAdminServer
+// for forward compatibility.
+type BrokerAdminServer interface {
+	ListBrokers(context.Context, *Empty) (*BrokerListResponse, error)
+	mustEmbedUnimplementedBrokerAdminServer()
+}
+
+// UnimplementedBrokerAdminServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedBrokerAdminServer struct{}
+
+func (UnimplementedBrokerAdminServer) ListBrokers(context.Context, *Empty) (*BrokerListResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListBrokers not implemented")
+}
+func (UnimplementedBrokerAdminServer) mustEmbedUnimplementedBrokerAdminServer() {}
+func (UnimplementedBrokerAdminServer) testEmbeddedByValue()                     {}
+
+// UnsafeBrokerAdminServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to BrokerAdminServer will
+// result in compilation errors.
+type UnsafeBrokerAdminServer interface {
+	mustEmbedUnimplementedBrokerAdminServer()
+}
+
+func RegisterBrokerAdminServer(s grpc.ServiceRegistrar, srv BrokerAdminServer) {
+	// If the following call panics, it indicates UnimplementedBrokerAdminServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&BrokerAdmin_ServiceDesc, srv)
+}
+
+func _BrokerAdmin_ListBrokers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerAdminServer).ListBrokers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerAdmin_ListBrokers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerAdminServer).ListBrokers(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// BrokerAdmin_ServiceDesc is the grpc.ServiceDesc for BrokerAdmin service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var BrokerAdmin_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "danube_admin.BrokerAdmin",
+	HandlerType: (*BrokerAdminServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "ListBrokers",
+			Handler:    _BrokerAdmin_ListBrokers_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "admin.proto",
+}
+
+const (
 	NamespaceAdmin_GetNamespaceTopics_FullMethodName = "/danube_admin.NamespaceAdmin/GetNamespaceTopics"
 	NamespaceAdmin_CreateNamespace_FullMethodName    = "/danube_admin.NamespaceAdmin/CreateNamespace"
 	NamespaceAdmin_DeleteNamespace_FullMethodName    = "/danube_admin.NamespaceAdmin/DeleteNamespace"
