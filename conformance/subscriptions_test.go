@@ -90,13 +90,17 @@ func TestSubscriptionKeepsItsPlaceAcrossReconnects(t *testing.T) {
 			send(t, p, payloads("b", 3)...) // while nobody is connected
 			opts.Name = tc.secondName
 			second := subscribe(t, shared.client(t), opts)
-			is.Equal(receiveAndAck(t, second, 3), payloads("b", 3)) // from where it stopped, not from Latest
+			is.Equal(receiveDistinctAndAck(t, second, 3), payloads("b", 3)) // from where it stopped, not from Latest
 
 			if !tc.unackedCheck {
 				return
 			}
 			send(t, p, "unacked")
 			m := receive(t, second)
+			for slices.Contains(payloads("b", 3), string(m.Payload)) { // a late duplicate
+				ack(t, second, m)
+				m = receive(t, second)
+			}
 			is.Equal(string(m.Payload), "unacked")
 			is.NoErr(second.Close())
 
