@@ -149,7 +149,8 @@ func (a *Admin) Unsubscribe(ctx context.Context, topic, subscription string) err
 		return fmt.Errorf("%w (finding the topic's owner: %w)", err, lerr)
 	}
 	self, _ := dialTarget(a.c.serviceURL)
-	var asked []string
+	var notFound []string
+	errs := []error{err}
 	for _, b := range brokers {
 		target, terr := dialTarget(b.AdminURL)
 		if terr != nil || target == self {
@@ -157,20 +158,22 @@ func (a *Admin) Unsubscribe(ctx context.Context, topic, subscription string) err
 		}
 		cc, cerr := a.c.conn(target)
 		if cerr != nil {
-			return cerr
+			errs = append(errs, cerr)
+			continue
 		}
-		asked = append(asked, b.AdminURL)
 		switch oerr := unsubscribe(adminpb.NewTopicAdminClient(cc)); {
 		case oerr == nil:
 			return nil
-		case status.Code(oerr) != codes.NotFound:
-			return fmt.Errorf("%w; at %s: %w", err, b.AdminURL, oerr)
+		case status.Code(oerr) == codes.NotFound:
+			notFound = append(notFound, b.AdminURL)
+		default:
+			errs = append(errs, fmt.Errorf("at %s: %w", b.AdminURL, oerr))
 		}
 	}
-	if len(asked) == 0 {
-		return err
+	if len(notFound) > 0 {
+		errs[0] = fmt.Errorf("%w (so did the cluster's other brokers at %s)", err, strings.Join(notFound, ", "))
 	}
-	return fmt.Errorf("%w (so did the cluster's other brokers: %s)", err, strings.Join(asked, ", "))
+	return errors.Join(errs...)
 }
 
 // BrokerInfo is one broker of the cluster, as the admin API lists it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -185,18 +186,8 @@ func TestIntegrationNamespaceAndAdmin(t *testing.T) {
 	subs, err := a.ListSubscriptions(context.Background(), "/sales/p-part-0")
 	is.NoErr(err)
 	is.Equal(subs, []string{"sub"})
-	// The broker sees the closed consumer leave when its stream ends, a
-	// moment after Close: until then Unsubscribe refuses.
 	for _, part := range []string{"/sales/p-part-0", "/sales/p-part-1"} {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			err := a.Unsubscribe(context.Background(), part, "sub")
-			if err == nil || !strings.Contains(err.Error(), "has active consumers") || time.Now().After(deadline) {
-				is.NoErr(err)
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		is.NoErr(unsubscribeOnceGone(a, part, "sub"))
 	}
 	newTestConsumer(t, c, ConsumerOptions{Topic: "/sales/p", Name: "c2", Subscription: "sub", Type: Exclusive})
 }
@@ -272,4 +263,48 @@ func TestIntegrationNackRedelivers(t *testing.T) {
 	again := receive(t, co)
 	is.Equal(again.ID.Offset, m.ID.Offset) // same offset on redelivery
 	is.NoErr(co.Ack(context.Background(), again.ID))
+}
+
+// On a cluster only the topic's owner unsubscribes; Unsubscribe through
+// another broker's admin asks the brokers ListBrokers names, past one that
+// is down.
+func TestIntegrationClusterUnsubscribeFindsTheOwner(t *testing.T) {
+	is := is.New(t)
+	cl, err := danubetest.NewCluster(3)
+	is.NoErr(err)
+	t.Cleanup(cl.Close)
+	c := newTestClient(t, testConfig(cl.URL()))
+	brokers := cl.Brokers()
+	var topic string
+	for i := 0; topic == ""; i++ {
+		name := fmt.Sprintf("/default/t%d", i)
+		newTestProducer(t, c, ProducerOptions{Topic: name, Name: "p", Dispatch: Reliable})
+		if owner, _ := cl.Owner(name); owner == brokers[2] {
+			topic = name
+		}
+		is.True(i < 10) // assignment spreads new topics over the brokers
+	}
+	co := newTestConsumer(t, c, ConsumerOptions{Topic: topic, Name: "c", Subscription: "sub"})
+	is.NoErr(co.Close())
+	brokers[1].Stop()
+
+	a, err := NewAdmin(testConfig(cl.AdminURL()))
+	is.NoErr(err)
+	defer a.Close()
+	is.NoErr(unsubscribeOnceGone(a, topic, "sub"))
+	is.Equal(len(brokers[0].Subscriptions(topic)), 0)
+}
+
+// unsubscribeOnceGone unsubscribes once the broker has seen the closed
+// consumer leave, which happens when its stream ends, a moment after Close:
+// until then Unsubscribe refuses.
+func unsubscribeOnceGone(a *Admin, topic, subscription string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := a.Unsubscribe(context.Background(), topic, subscription)
+		if err == nil || !strings.Contains(err.Error(), "has active consumers") || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
