@@ -157,7 +157,7 @@ func TestClusterNonOwnerAnswers(t *testing.T) {
 	is.NoErr(err)
 	raw := openStream(t, w, sub.GetConsumerId())
 	sendRaw(t, w, topic, prod.GetProducerId(), "m")
-	m := recvWithin(t, raw, deliveryTimeout)
+	m := mustRecv(t, raw)
 
 	for i, other := range ws {
 		if i == owner {
@@ -316,7 +316,7 @@ func TestClusterUnloadMovesATopic(t *testing.T) {
 	var got []*danubepb.StreamMessage
 	for i := range 6 {
 		sendRaw(t, w, topic, prod.GetProducerId(), fmt.Sprintf("m%d", i))
-		got = append(got, recvWithin(t, raw, deliveryTimeout))
+		got = append(got, mustRecv(t, raw))
 	}
 	for _, i := range []int{0, 1, 2, 4} { // cursor 2
 		_, err := w.consumers.Ack(opContext(t), &danubepb.AckRequest{MsgId: got[i].GetMsgId(), SubscriptionName: "s"})
@@ -365,19 +365,17 @@ func TestClusterUnloadMovesATopic(t *testing.T) {
 		want = []string{"newer"}
 	}
 	for _, p := range want {
-		is.Equal(string(recvWithin(t, rs, deliveryTimeout).GetPayload()), p)
+		is.Equal(string(mustRecv(t, rs).GetPayload()), p)
 	}
 }
 
-// recvWithin returns the next message of a raw stream, failing t when none
-// comes within d (the stream is cancelled then).
-func recvWithin(t *testing.T, rs rawStream, d time.Duration) *danubepb.StreamMessage {
+// mustRecv returns the next message of a raw stream, failing t when none
+// comes within deliveryTimeout (rawStream.recv).
+func mustRecv(t *testing.T, rs rawStream) *danubepb.StreamMessage {
 	t.Helper()
-	timer := time.AfterFunc(d, rs.cancel)
-	defer timer.Stop()
-	m, err := rs.stream.Recv()
+	m, err := rs.recv()
 	if err != nil {
-		t.Fatalf("no message within %v: %v", d, err)
+		t.Fatalf("no message within %v: %v", deliveryTimeout, err)
 	}
 	return m
 }
